@@ -1,0 +1,143 @@
+/*
+ * Identity-mapped page tables.
+ *
+ * 2 MiB pages wherever a 2 MiB block has a single cache type, 4 KiB pages in
+ * the few blocks where RAM and MMIO meet (the first megabyte, the edges of
+ * holes). The firmware's tables are abandoned: on UEFI they live in
+ * boot-services memory, which hvrt reuses.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/paging.h"
+
+#define PTE_PRESENT (1ull << 0)
+#define PTE_WRITE (1ull << 1)
+#define PTE_PWT (1ull << 3)
+#define PTE_PCD (1ull << 4)
+#define PTE_LARGE (1ull << 7)
+#define PTE_ADDR_MASK 0x000ffffffffff000ull
+
+#define SIZE_2M (2ull << 20)
+#define SIZE_4G (4ull << 30)
+
+enum cache_kind { CACHE_NONE = 0, CACHE_WB = 1, CACHE_UC = 2, CACHE_MIXED = 3 };
+
+/* RAM of every kind is cacheable; MMIO, reserved space and holes are not. */
+static enum cache_kind region_cache(uint32_t type)
+{
+	return type == HVRT_MEM_MMIO || type == HVRT_MEM_RESERVED ? CACHE_UC : CACHE_WB;
+}
+
+/* The cache kind of [lo, hi): WB or UC when uniform, MIXED otherwise. Holes count as UC. */
+static enum cache_kind range_cache(const struct hvrt_boot_info *bi, uint64_t lo, uint64_t hi)
+{
+	enum cache_kind kind = CACHE_NONE;
+	uint64_t covered = 0;
+
+	for (unsigned i = 0; i < bi->memmap_count; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		uint64_t a = r->base > lo ? r->base : lo;
+		uint64_t b = r->base + r->length < hi ? r->base + r->length : hi;
+		if (a >= b)
+			continue;
+		covered += b - a;
+		kind |= region_cache(r->type);
+	}
+	if (covered < hi - lo)
+		kind |= CACHE_UC;
+	return kind;
+}
+
+struct paging_ctx {
+	struct pagealloc *pa;
+	uint64_t *pml4;
+};
+
+static uint64_t *new_table(struct paging_ctx *c)
+{
+	uint64_t page = pagealloc_alloc(c->pa, 1);
+
+	/* Until the new tables are loaded only the first 4 GiB are sure to be mapped. */
+	if (!page || page >= SIZE_4G)
+		return NULL;
+	memset((void *)(uintptr_t)page, 0, PAGE_SIZE);
+	return (uint64_t *)(uintptr_t)page;
+}
+
+static uint64_t *next_level(struct paging_ctx *c, uint64_t *table, unsigned index)
+{
+	if (!(table[index] & PTE_PRESENT)) {
+		uint64_t *t = new_table(c);
+		if (!t)
+			return NULL;
+		table[index] = (uint64_t)(uintptr_t)t | PTE_PRESENT | PTE_WRITE;
+	}
+	return (uint64_t *)(uintptr_t)(table[index] & PTE_ADDR_MASK);
+}
+
+static uint64_t cache_bits(enum cache_kind kind)
+{
+	/* PAT entry 3 (PCD|PWT) is UC in the power-on PAT, which hvrt leaves alone. */
+	return kind == CACHE_UC ? PTE_PCD | PTE_PWT : 0;
+}
+
+static int map_block(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint64_t addr)
+{
+	uint64_t *pdpt = next_level(c, c->pml4, (addr >> 39) & 511);
+	uint64_t *pd = pdpt ? next_level(c, pdpt, (addr >> 30) & 511) : NULL;
+	if (!pd)
+		return -ENOMEM;
+
+	unsigned pdi = (addr >> 21) & 511;
+	enum cache_kind kind = range_cache(bi, addr, addr + SIZE_2M);
+	/* The first block always gets small pages so that page 0 can stay unmapped: NULL faults. */
+	if (kind != CACHE_MIXED && addr != 0) {
+		pd[pdi] = addr | PTE_PRESENT | PTE_WRITE | PTE_LARGE | cache_bits(kind);
+		return 0;
+	}
+	uint64_t *pt = next_level(c, pd, pdi);
+	if (!pt)
+		return -ENOMEM;
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t page = addr + (uint64_t)i * PAGE_SIZE;
+		pt[i] = page | PTE_PRESENT | PTE_WRITE | cache_bits(range_cache(bi, page, page + PAGE_SIZE));
+	}
+	if (addr == 0)
+		pt[0] = 0;
+	return 0;
+}
+
+/*
+ * paging_init - build and load the identity map
+ * @bi: validated boot info (sorted memory map)
+ * @pa: allocator for the tables
+ * Return: 0 or -ENOMEM; on error the firmware's tables stay loaded.
+ */
+int paging_init(const struct hvrt_boot_info *bi, struct pagealloc *pa)
+{
+	struct paging_ctx c = { .pa = pa };
+	uint64_t top = SIZE_4G;
+
+	for (unsigned i = 0; i < bi->memmap_count; i++) {
+		uint64_t end = bi->memmap[i].base + bi->memmap[i].length;
+		if (end > top)
+			top = end;
+	}
+	top = (top + SIZE_2M - 1) & ~(SIZE_2M - 1);
+	/* 4-level paging reaches 256 TiB; a map beyond that is firmware nonsense. */
+	if (top > (1ull << 48))
+		top = 1ull << 48;
+
+	c.pml4 = new_table(&c);
+	if (!c.pml4)
+		return -ENOMEM;
+	for (uint64_t addr = 0; addr < top; addr += SIZE_2M) {
+		int err = map_block(&c, bi, addr);
+		if (err)
+			return err;
+	}
+	cpu_write_cr3((uint64_t)(uintptr_t)c.pml4);
+	return 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * Power off, with the exit status where the host can see it.
+ *
+ * In order: QEMU's isa-debug-exit device (status reaches the QEMU process),
+ * ACPI S5, the firmware's own power-off (UEFI ResetSystem), and as a last
+ * resort a halted CPU with the status on the console.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include <hvrt/log.h>
+#include <hvrt/power.h>
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/power.h"
+#include "arch/x86_64/trap.h"
+
+#define DEBUG_EXIT_PORT 0xf4
+
+static struct power_state {
+	const struct acpi_info *acpi;
+	void (*firmware_off)(void *ctx, int status);
+	void *firmware_ctx;
+	bool stopping;
+} power;
+
+void power_set_acpi(const struct acpi_info *acpi)
+{
+	power.acpi = acpi;
+}
+
+void power_set_firmware_off(void (*off)(void *ctx, int status), void *ctx)
+{
+	power.firmware_off = off;
+	power.firmware_ctx = ctx;
+}
+
+/*
+ * QEMU's isa-debug-exit reads as 0; an unclaimed port reads as all ones, on
+ * QEMU and on real chipsets alike, so a write goes only where it is heard.
+ */
+static bool debug_exit_present(void)
+{
+	return cpu_inb(DEBUG_EXIT_PORT) == 0;
+}
+
+void hvrt_poweroff(int status)
+{
+	if (status < 0 || status > 127)
+		status = HVRT_EXIT_PANIC;
+	cpu_irq_disable();
+	if (power.stopping)
+		cpu_stop(); /* a fault on the way out: do not loop through here again */
+	power.stopping = true;
+
+	if (status != 0)
+		hvrt_log(HVRT_LOG_WARN, "power", "exit status %d", status);
+	if (debug_exit_present())
+		cpu_outb(DEBUG_EXIT_PORT, (uint8_t)status);
+	if (status == 0)
+		hvrt_log(HVRT_LOG_INFO, "power", "exit status 0");
+	if (power.acpi) {
+		int err = acpi_poweroff(power.acpi);
+		hvrt_log(HVRT_LOG_WARN, "power", "ACPI S5 power-off failed (%d)", err);
+	}
+	if (power.firmware_off)
+		power.firmware_off(power.firmware_ctx, status);
+	hvrt_log(HVRT_LOG_ERROR, "power", "no way to power off; CPU halted (exit status %d)", status);
+	cpu_stop();
+}
+
+void hvrt_panic(const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	hvrt_vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	hvrt_log(HVRT_LOG_ERROR, "panic", "%s", msg);
+	trap_backtrace(cpu_read_rbp(), (uint64_t)(uintptr_t)__builtin_return_address(0));
+	hvrt_poweroff(HVRT_EXIT_PANIC);
+}

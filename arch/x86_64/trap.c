@@ -1,0 +1,250 @@
+/*
+ * GDT, TSS, IDT, the exception report and interrupt dispatch.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <hvrt/log.h>
+#include <hvrt/power.h>
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/trap.h"
+
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+_Static_assert(sizeof(struct tss) == 104, "64-bit TSS");
+
+struct idt_gate {
+	uint16_t offset_low;
+	uint16_t selector;
+	uint8_t ist;
+	uint8_t type_attr;
+	uint16_t offset_mid;
+	uint32_t offset_high;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct idt_gate) == 16, "64-bit IDT gate");
+
+struct table_pointer {
+	uint16_t limit;
+	uint64_t base;
+} __attribute__((packed));
+
+#define IST_DOUBLE_FAULT 1
+#define IST_NMI 2
+#define IST_MACHINE_CHECK 3
+#define IST_STACK_PAGES 4
+#define BACKTRACE_MAX 32
+
+extern const char trap_stubs[];
+
+static struct trap_state {
+	uint64_t gdt[5]; /* null, code, data, TSS (two slots) */
+	struct tss tss;
+	struct idt_gate *idt;
+	/* A page of its own: in the EFI image static data costs file size. */
+	struct trap_route {
+		trap_handler_fn fn;
+		void *ctx;
+	} *handlers;
+	struct trap_bounds bounds;
+	unsigned depth; /* exceptions being reported, to catch a fault in the report */
+	unsigned unexpected;
+} trap;
+
+static const char *const exception_names[32] = {
+	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
+	"#BR bound range", "#UD invalid opcode", "#NM device not available", "#DF double fault",
+	"coprocessor segment overrun", "#TS invalid TSS", "#NP segment not present",
+	"#SS stack fault", "#GP general protection", "#PF page fault", "reserved",
+	"#MF x87 error", "#AC alignment check", "#MC machine check", "#XM SIMD error",
+	"#VE virtualization", "#CP control protection", "reserved", "reserved", "reserved",
+	"reserved", "reserved", "reserved", "#HV hypervisor injection", "#VC VMM communication",
+	"#SX security", "reserved",
+};
+
+static void set_gate(unsigned vector, unsigned ist)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)(trap_stubs + vector * 16);
+
+	trap.idt[vector] = (struct idt_gate){
+		.offset_low = (uint16_t)addr,
+		.selector = GDT_KERNEL_CODE,
+		.ist = (uint8_t)ist,
+		.type_attr = 0x8e, /* present, ring 0, interrupt gate: IF cleared on entry */
+		.offset_mid = (uint16_t)(addr >> 16),
+		.offset_high = (uint32_t)(addr >> 32),
+	};
+}
+
+/*
+ * trap_init - load hvrt's GDT, TSS and IDT
+ * @pa:     page allocator for the IDT and the IST stacks
+ * @bounds: image and stack ranges backtraces may read
+ * Return: 0 or -ENOMEM.
+ */
+int trap_init(struct pagealloc *pa, const struct trap_bounds *bounds)
+{
+	uint64_t idt_page = pagealloc_alloc(pa, 1);
+	uint64_t routes = pagealloc_alloc(pa, 1);
+	uint64_t stacks = pagealloc_alloc(pa, 3 * IST_STACK_PAGES);
+
+	if (!idt_page || !routes || !stacks)
+		return -ENOMEM;
+	_Static_assert(256 * sizeof(struct trap_route) <= PAGE_SIZE, "routes fit a page");
+	trap.handlers = (struct trap_route *)(uintptr_t)routes;
+	memset(trap.handlers, 0, PAGE_SIZE);
+	trap.bounds = *bounds;
+	trap.idt = (struct idt_gate *)(uintptr_t)idt_page;
+	memset(trap.idt, 0, PAGE_SIZE);
+
+	/* Each fault that can strike with a broken stack gets a stack of its own. */
+	for (unsigned i = 0; i < 3; i++)
+		trap.tss.ist[i] = stacks + (uint64_t)(i + 1) * IST_STACK_PAGES * PAGE_SIZE;
+	trap.tss.iomap_base = sizeof(struct tss);
+
+	uint64_t tss_base = (uint64_t)(uintptr_t)&trap.tss;
+	uint64_t tss_limit = sizeof(struct tss) - 1;
+	trap.gdt[0] = 0;
+	trap.gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, ring 0 */
+	trap.gdt[2] = 0x00cf92000000ffffull; /* data, ring 0 */
+	trap.gdt[3] = (tss_limit & 0xffff) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) |
+		      ((tss_limit & 0xf0000) << 32) | (((tss_base >> 24) & 0xff) << 56);
+	trap.gdt[4] = tss_base >> 32;
+
+	struct table_pointer gdtr = { .limit = sizeof(trap.gdt) - 1, .base = (uint64_t)(uintptr_t)trap.gdt };
+	cpu_lgdt(&gdtr);
+	cpu_load_segments(GDT_KERNEL_CODE, GDT_KERNEL_DATA);
+	cpu_ltr(GDT_TSS);
+
+	for (unsigned v = 0; v < 256; v++)
+		set_gate(v, 0);
+	set_gate(2, IST_NMI);
+	set_gate(8, IST_DOUBLE_FAULT);
+	set_gate(18, IST_MACHINE_CHECK);
+	struct table_pointer idtr = { .limit = 256 * sizeof(struct idt_gate) - 1, .base = idt_page };
+	cpu_lidt(&idtr);
+	return 0;
+}
+
+int trap_set_handler(uint8_t vector, trap_handler_fn fn, void *ctx)
+{
+	if (vector < 32 || !trap.handlers)
+		return -EINVAL;
+	if (trap.handlers[vector].fn && fn)
+		return -EBUSY;
+	trap.handlers[vector].ctx = ctx;
+	trap.handlers[vector].fn = fn;
+	return 0;
+}
+
+static int in_range(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v >= lo && v < hi;
+}
+
+/*
+ * trap_backtrace - print the chain of return addresses
+ * @rbp: frame pointer to start from (hvrt is built -fno-omit-frame-pointer)
+ * @rip: the faulting or current instruction, printed first
+ *
+ * Every frame is checked before it is read: inside the boot stack, aligned,
+ * growing upward; a return address outside the image ends the walk, so a
+ * smashed stack gives a short backtrace instead of a second fault.
+ */
+void trap_backtrace(uint64_t rbp, uint64_t rip)
+{
+	const struct trap_bounds *b = &trap.bounds;
+
+	hvrt_log(HVRT_LOG_ERROR, "trap", "backtrace (image at 0x%llx; addr2line takes the +offsets):",
+		 (unsigned long long)b->image_base);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  #0  0x%016llx (+0x%llx)", (unsigned long long)rip,
+		 (unsigned long long)(rip - b->image_base));
+	for (unsigned i = 1; i < BACKTRACE_MAX; i++) {
+		if ((rbp & 7) != 0 || !in_range(rbp, b->stack_lo, b->stack_hi - 16))
+			break;
+		const uint64_t *frame = (const uint64_t *)(uintptr_t)rbp;
+		uint64_t ret = frame[1];
+		if (!in_range(ret, b->image_base, b->image_end))
+			break;
+		hvrt_log(HVRT_LOG_ERROR, "trap", "  #%-2u 0x%016llx (+0x%llx)", i, (unsigned long long)ret,
+			 (unsigned long long)(ret - b->image_base));
+		if (frame[0] <= rbp)
+			break;
+		rbp = frame[0];
+	}
+}
+
+static void describe_page_fault(uint64_t code, char *buf, size_t size)
+{
+	hvrt_snprintf(buf, size, " (%s, %s%s%s)", code & 2 ? "write" : "read",
+		      code & 1 ? "protection violation" : "page not present",
+		      code & 16 ? ", instruction fetch" : "", code & 8 ? ", reserved bit set" : "");
+}
+
+static __attribute__((noreturn)) void report_exception(const struct trap_frame *f)
+{
+	char detail[96] = "";
+
+	if (++trap.depth > 1) {
+		/* The report itself faulted: print the bare minimum and stop. */
+		static const char msg[] = "hvrt: trap: fault while reporting a fault; stopping\n";
+		hvrt_console_write(msg, sizeof(msg) - 1);
+		hvrt_poweroff(HVRT_EXIT_PANIC);
+	}
+	if (f->vector == 14)
+		describe_page_fault(f->error_code, detail, sizeof(detail));
+	hvrt_log(HVRT_LOG_ERROR, "trap", "CPU exception %llu: %s, error code 0x%llx%s",
+		 (unsigned long long)f->vector, exception_names[f->vector],
+		 (unsigned long long)f->error_code, detail);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  RIP %016llx  CS %04llx  RFLAGS %016llx",
+		 (unsigned long long)f->rip, (unsigned long long)f->cs, (unsigned long long)f->rflags);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  RSP %016llx  SS %04llx  CR2 %016llx",
+		 (unsigned long long)f->rsp, (unsigned long long)f->ss,
+		 (unsigned long long)cpu_read_cr2());
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  RAX %016llx  RBX %016llx  RCX %016llx",
+		 (unsigned long long)f->rax, (unsigned long long)f->rbx, (unsigned long long)f->rcx);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  RDX %016llx  RSI %016llx  RDI %016llx",
+		 (unsigned long long)f->rdx, (unsigned long long)f->rsi, (unsigned long long)f->rdi);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  RBP %016llx  R8  %016llx  R9  %016llx",
+		 (unsigned long long)f->rbp, (unsigned long long)f->r8, (unsigned long long)f->r9);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  R10 %016llx  R11 %016llx  R12 %016llx",
+		 (unsigned long long)f->r10, (unsigned long long)f->r11, (unsigned long long)f->r12);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  R13 %016llx  R14 %016llx  R15 %016llx",
+		 (unsigned long long)f->r13, (unsigned long long)f->r14, (unsigned long long)f->r15);
+	hvrt_log(HVRT_LOG_ERROR, "trap", "  CR0 %016llx  CR3 %016llx  CR4 %016llx",
+		 (unsigned long long)cpu_read_cr0(), (unsigned long long)cpu_read_cr3(),
+		 (unsigned long long)cpu_read_cr4());
+	trap_backtrace(f->rbp, f->rip);
+	hvrt_poweroff(HVRT_EXIT_PANIC);
+}
+
+/*
+ * trap_dispatch - C side of every interrupt and exception
+ * @frame: the registers the entry stub saved
+ *
+ * Exceptions are fatal: the runtime has no recoverable fault. Interrupts go
+ * to the handler registered for their vector; handlers only acknowledge and
+ * record, the work happens later in the event loop.
+ */
+void trap_dispatch(struct trap_frame *frame)
+{
+	uint64_t v = frame->vector;
+
+	if (v < 32)
+		report_exception(frame);
+	if (trap.handlers[v].fn) {
+		trap.handlers[v].fn(trap.handlers[v].ctx, frame);
+		return;
+	}
+	if (trap.unexpected++ == 0)
+		hvrt_log(HVRT_LOG_WARN, "trap", "unexpected interrupt on vector %llu (ignored)",
+			 (unsigned long long)v);
+}

@@ -1,0 +1,311 @@
+/*
+ * hvrt_start: the one C entry of both boot paths.
+ *
+ * Order matters: the console first, so anything after can explain a failure;
+ * the command line before any allocation, so `hvrt.memmap=raw` can show the
+ * firmware's map untouched; ACPI before paging, since the BIOS data area at
+ * 0x40e is in page 0, which the new map leaves out to catch NULL pointers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hvrt/hvrt.h>
+
+#include "arch/x86_64/acpi.h"
+#include "arch/x86_64/console.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/cpuinfo.h"
+#include "arch/x86_64/fbcon.h"
+#include "arch/x86_64/lapic.h"
+#include "arch/x86_64/pagealloc.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/physmem.h"
+#include "arch/x86_64/power.h"
+#include "arch/x86_64/rtc.h"
+#include "arch/x86_64/trap.h"
+#include "arch/x86_64/tsc.h"
+#include "arch/x86_64/uart.h"
+#include "boot/bootinfo.h"
+#include "boot/cmdline.h"
+#include "boot/start.h"
+#include "libc-glue/glue.h"
+
+/* RAM below 1 MiB stays out of the allocator: firmware data and, later, SMP start-up code live there. */
+#define LOW_MEMORY_END (1ull << 20)
+
+int main(int argc, char **argv);
+
+static struct runtime {
+	struct hvrt_boot_info *bi;
+	struct hvrt_system sys;
+	struct uart uart;
+	struct fbcon fbcon;
+	struct pagealloc pages;
+	struct acpi_info acpi;
+	bool memmap_print;
+	bool memmap_raw;
+} rt;
+
+const char *hvrt_version(void)
+{
+	return HVRT_VERSION_STRING;
+}
+
+const struct hvrt_boot_info *hvrt_boot_info(void)
+{
+	return rt.bi;
+}
+
+const struct hvrt_system *hvrt_system(void)
+{
+	return &rt.sys;
+}
+
+uint64_t hvrt_uptime_ns(void)
+{
+	return tsc_uptime_ns();
+}
+
+const char *hvrt_tsc_source_name(uint32_t source)
+{
+	switch (source) {
+	case HVRT_TSC_CPUID:
+		return "CPUID";
+	case HVRT_TSC_PIT:
+		return "PIT";
+	case HVRT_TSC_PM_TIMER:
+		return "ACPI PM timer";
+	case HVRT_TSC_ASSUMED:
+		return "assumed";
+	default:
+		return "unknown";
+	}
+}
+
+void boot_console_init(void)
+{
+	if (uart_init(&rt.uart, UART_COM1) == 0)
+		console_add_sink(uart_write, &rt.uart);
+}
+
+void boot_fail(const char *what, int err)
+{
+	hvrt_log(HVRT_LOG_ERROR, "boot", "cannot start: %s (error %d)", what, err);
+	hvrt_poweroff(HVRT_EXIT_PANIC);
+}
+
+void *hvrt_page_alloc(size_t count)
+{
+	uint64_t addr = pagealloc_alloc(&rt.pages, count);
+
+	if (!addr)
+		return NULL;
+	memset((void *)(uintptr_t)addr, 0, count * PAGE_SIZE);
+	return (void *)(uintptr_t)addr;
+}
+
+void hvrt_page_free(void *pages, size_t count)
+{
+	int err = pagealloc_free(&rt.pages, (uint64_t)(uintptr_t)pages, count);
+	if (err)
+		hvrt_panic("hvrt_page_free(%p, %zu): %s", pages, count,
+			   err == -EINVAL ? "pages not allocated (double free?)" : "allocator full");
+}
+
+size_t hvrt_page_free_count(void)
+{
+	return (size_t)rt.pages.free_pages;
+}
+
+static int runtime_option(void *ctx, const char *key, const char *value)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	(void)ctx;
+
+	if (strcmp(key, "log") == 0) {
+		for (unsigned i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+			if (strcmp(value, levels[i]) == 0) {
+				hvrt_log_set_level((enum hvrt_log_level)i);
+				return 0;
+			}
+		}
+		return -EINVAL;
+	}
+	if (strcmp(key, "memmap") == 0) {
+		if (value[0] == '\0')
+			rt.memmap_print = true;
+		else if (strcmp(value, "raw") == 0)
+			rt.memmap_raw = true;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Dumps the firmware's map as hex, 16 bytes a line, for captures (tests/unit/data). */
+static void print_raw_map(const struct boot_raw_map *raw)
+{
+	const unsigned char *p = raw->data;
+
+	hvrt_log(HVRT_LOG_ERROR, "memmap", "raw %s map: %zu bytes, descriptor size %zu",
+		 raw->desc_size ? "UEFI" : "multiboot", raw->size, raw->desc_size);
+	for (size_t off = 0; off < raw->size; off += 16) {
+		char line[64];
+		size_t n = 0;
+		for (size_t i = off; i < raw->size && i < off + 16; i++)
+			n += (size_t)hvrt_snprintf(line + n, sizeof(line) - n, "%02x", p[i]);
+		hvrt_log(HVRT_LOG_ERROR, "memmap", "raw %s", line);
+	}
+}
+
+static void print_map(const struct hvrt_boot_info *bi)
+{
+	for (unsigned i = 0; i < bi->memmap_count; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		hvrt_log(HVRT_LOG_ERROR, "memmap", "%016llx-%016llx %s", (unsigned long long)r->base,
+			 (unsigned long long)(r->base + r->length - 1), hvrt_mem_type_name(r->type));
+	}
+}
+
+static void setup_memory(struct hvrt_boot_info *bi)
+{
+	int err = memmap_mark(bi, bi->image_base, bi->image_end - bi->image_base, HVRT_MEM_BOOT);
+	if (err)
+		boot_fail("memory map", err);
+	if (rt.memmap_print)
+		print_map(bi);
+
+	pagealloc_init(&rt.pages);
+	for (unsigned i = 0; i < bi->memmap_count; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		if (r->type != HVRT_MEM_RAM)
+			continue;
+		err = pagealloc_add(&rt.pages, r->base, r->length);
+		if (err)
+			boot_fail("page allocator", err);
+	}
+	err = pagealloc_reserve(&rt.pages, 0, LOW_MEMORY_END);
+	if (err)
+		boot_fail("page allocator", err);
+	rt.sys.ram_bytes = memmap_bytes(bi, HVRT_MEM_RAM) + memmap_bytes(bi, HVRT_MEM_BOOT);
+}
+
+static void setup_acpi(const struct hvrt_boot_info *bi)
+{
+	uint64_t rsdp = bi->acpi_rsdp;
+
+	if (!rsdp && bi->path == HVRT_BOOT_MULTIBOOT && acpi_find_rsdp(phys_identity_map, NULL, &rsdp) != 0)
+		rsdp = 0;
+	if (!rsdp) {
+		hvrt_log(HVRT_LOG_WARN, "acpi", "no ACPI tables found");
+		return;
+	}
+	int err = acpi_parse(phys_identity_map, NULL, rsdp, &rt.acpi);
+	if (err) {
+		hvrt_log(HVRT_LOG_WARN, "acpi", "ACPI tables unusable (error %d)", err);
+		return;
+	}
+	power_set_acpi(&rt.acpi);
+}
+
+static void setup_clocks(const struct hvrt_boot_info *bi)
+{
+	struct tsc_refs refs = {
+		.pit_first = bi->path == HVRT_BOOT_MULTIBOOT,
+		.pm_timer_port = rt.acpi.pm_timer_port,
+		.pm_timer_32bit = rt.acpi.pm_timer_32bit,
+	};
+	rt.sys.tsc_source = tsc_init(&refs);
+	rt.sys.tsc_hz = tsc_hz();
+
+	if (lapic_init() == 0) {
+		rt.sys.x2apic = lapic_x2apic();
+		rt.sys.lapic_timer_hz = lapic_timer_hz();
+	} else {
+		hvrt_log(HVRT_LOG_WARN, "lapic", "no local APIC; sleeps will spin");
+	}
+	cpu_irq_enable();
+
+	struct rtc_time t;
+	int err = rtc_read(rt.acpi.century, &t);
+	int64_t epoch = err ? 0 : rtc_to_epoch(&t);
+	if (err || epoch < 0)
+		hvrt_log(HVRT_LOG_WARN, "rtc", "no usable CMOS clock (error %d); CLOCK_REALTIME starts at 1970",
+			 err ? err : (int)epoch);
+	glue_time_init(epoch < 0 ? 0 : epoch);
+}
+
+static void setup_heap(void)
+{
+	/* Half the free memory for malloc, in one block; the rest stays as pages for rings and buffers. */
+	uint64_t want = rt.pages.free_pages * PAGE_SIZE / 2;
+	uint64_t largest = pagealloc_largest(&rt.pages);
+	uint64_t bytes = (want < largest ? want : largest) & ~(uint64_t)(PAGE_SIZE - 1);
+	uint64_t base = bytes ? pagealloc_alloc(&rt.pages, bytes / PAGE_SIZE) : 0;
+
+	if (!base)
+		boot_fail("no memory for the heap", -ENOMEM);
+	glue_heap_init((uintptr_t)base, (size_t)bytes);
+	rt.sys.heap_bytes = bytes;
+}
+
+static void fbcon_sink(void *con, const char *buf, size_t len)
+{
+	fbcon_write(con, buf, len);
+}
+
+static void setup_framebuffer(const struct hvrt_boot_info *bi)
+{
+	if (!bi->fb.base)
+		return;
+	if (fbcon_init(&rt.fbcon, &bi->fb) != 0) {
+		hvrt_log(HVRT_LOG_WARN, "fbcon", "framebuffer %ux%u unusable; console on COM1 only",
+			 bi->fb.width, bi->fb.height);
+		return;
+	}
+	console_add_sink(fbcon_sink, &rt.fbcon);
+}
+
+void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw, uint64_t stack_lo,
+		uint64_t stack_hi)
+{
+	/* argv lives in this frame, which stays until the VM powers off, like argv on a process stack. */
+	struct cmdline_args args;
+	int err;
+
+	rt.bi = bi;
+	err = cmdline_split(&args, bi->cmdline);
+	if (err)
+		boot_fail("command line", err);
+	cmdline_take_runtime_options(&args, runtime_option, NULL);
+	if (args.argc == 0) {
+		args.argv[0] = (char *)"hvrt";
+		args.argv[1] = NULL;
+		args.argc = 1;
+	}
+	if (rt.memmap_raw && raw && raw->data)
+		print_raw_map(raw);
+
+	setup_acpi(bi);
+	setup_memory(bi);
+
+	struct trap_bounds bounds = {
+		.image_base = bi->image_base, .image_end = bi->image_end,
+		.stack_lo = stack_lo, .stack_hi = stack_hi,
+	};
+	err = trap_init(&rt.pages, &bounds);
+	if (err)
+		boot_fail("descriptor tables", err);
+	err = paging_init(bi, &rt.pages);
+	if (err)
+		boot_fail("page tables", err);
+
+	setup_framebuffer(bi);
+	setup_clocks(bi);
+	setup_heap();
+	cpuinfo_read(&rt.sys);
+
+	exit(main(args.argc, args.argv));
+}

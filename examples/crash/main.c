@@ -1,0 +1,66 @@
+/*
+ * crash: fails on purpose, to show (and test) what the runtime reports.
+ *
+ *   crash            write through a NULL pointer: page fault report, exit 125
+ *   crash abort      abort(): panic with a backtrace, exit 125
+ *   crash oom        malloc until it fails: a clear message, then exit 3
+ *   crash sleep      sleep 50 ms and report how long it took, exit 0
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hvrt/hvrt.h>
+
+static __attribute__((noinline)) void write_through(volatile int *p)
+{
+	*p = 42;
+}
+
+static int exhaust_heap(void)
+{
+	size_t total = 0, chunk = 1 << 20;
+	void *last = NULL;
+
+	for (;;) {
+		void **block = malloc(chunk);
+		if (!block) {
+			printf("malloc failed after %zu MiB, as expected\n", total >> 20);
+			return 3;
+		}
+		*block = last;
+		last = block;
+		total += chunk;
+	}
+}
+
+static int sleep_check(void)
+{
+	struct timespec a, b, req = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (nanosleep(&req, NULL) != 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+	printf("slept %lld us\n", ns / 1000);
+	return ns >= req.tv_nsec ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "pagefault";
+
+	printf("crash: %s\n", mode);
+	fflush(stdout);
+	if (strcmp(mode, "abort") == 0)
+		abort();
+	if (strcmp(mode, "oom") == 0)
+		return exhaust_heap();
+	if (strcmp(mode, "sleep") == 0)
+		return sleep_check();
+	write_through(NULL);
+	printf("still running after a NULL write: page 0 is mapped\n");
+	return 1;
+}

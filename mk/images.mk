@@ -1,0 +1,69 @@
+# Linking apps into boot images: hvrt.efi (Gen2), .elf (multiboot, Gen1), a
+# BIOS-bootable GRUB ISO (Gen1) and a GPT disk with an EFI system partition
+# (Gen2). No root, loop devices or mounts: mtools and sgdisk work on files.
+
+# $(call app_rules,NAME,OUTDIR,SOURCES)
+define app_rules
+$(2)/$(1).app.o: $(3) $$(NEWLIB_STAMP) $$(FLAGS_STAMP)
+	@mkdir -p $$(@D)
+	@echo "  CC      $(3)"
+	$$(Q)$$(CC) $$(APP_CFLAGS) -c $(3) -o $$@
+
+# GNU-EFI's start-up code applies only R_X86_64_RELATIVE relocations: -z defs
+# turns a missing symbol into a link error instead of a jump into nowhere.
+$(2)/$(1).so: $(2)/$(1).app.o $$(LIBHVRT) $$(LIBC) mk/images.mk
+	@echo "  LD      $$@"
+	$$(Q)$$(LD) -shared -Bsymbolic -nostdlib -znocombreloc -z defs --gc-sections --exclude-libs ALL -T $$(EFI_LDS) \
+		$$(EFI_CRT0) $(2)/$(1).app.o --start-group $$(LIBHVRT) $$(LIBC) $$(LIBGCC) $$(EFI_LIBS) --end-group \
+		-o $$@
+	$$(Q)! readelf -r $$@ | grep -q JUMP_SLOT || { echo "$$@: unresolved PLT relocations" >&2; rm -f $$@; exit 1; }
+
+$(2)/$(1).efi: $(2)/$(1).so
+	@echo "  EFI     $$@"
+	$$(Q)$$(OBJCOPY) -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym -j .rel \
+		-j .rela -j .rel.* -j .rela.* -j .reloc --strip-all --target efi-app-x86_64 --subsystem=10 $$< $$@
+
+$(2)/$(1).elf: $(2)/$(1).app.o $$(LIBHVRT) $$(LIBC) linker.ld mk/images.mk
+	@echo "  LD      $$@"
+	$$(Q)$$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments --gc-sections --build-id=none -T linker.ld \
+		-u multiboot_entry $(2)/$(1).app.o \
+		--start-group $$(LIBHVRT) $$(LIBC) $$(LIBGCC) --end-group -o $$@.full
+	$$(Q)$$(STRIP) -o $$@ $$@.full
+
+$(2)/$(1)-gen1.iso: $(2)/$(1).elf
+	@echo "  ISO     $$@"
+	$$(Q)sh tools/mkiso.sh $$< $$@
+
+$(2)/$(1)-gen2.img: $(2)/$(1).efi
+	@echo "  IMG     $$@"
+	$$(Q)sh tools/mkgptimg.sh $$< $$@
+endef
+
+EXAMPLE_OUT = $(BUILD)/examples/$(1)
+$(foreach e,$(EXAMPLES),$(eval $(call app_rules,$(e),$(call EXAMPLE_OUT,$(e)),examples/$(e)/main.c)))
+
+EXAMPLE_IMAGES := $(foreach e,$(EXAMPLES),$(addprefix $(call EXAMPLE_OUT,$(e))/$(e),.efi .elf -gen1.iso -gen2.img))
+examples: $(LIBHVRT) $(EXAMPLE_IMAGES)
+
+# make APP=path/to/dir: the app's single main.c (or APP_SRC=file.c) gives build/apps/NAME/NAME.*
+ifneq ($(APP),)
+APP_NAME := $(notdir $(patsubst %/,%,$(APP)))
+APP_SRC ?= $(APP)/main.c
+$(eval $(call app_rules,$(APP_NAME),$(BUILD)/apps/$(APP_NAME),$(APP_SRC)))
+all: $(addprefix $(BUILD)/apps/$(APP_NAME)/$(APP_NAME),.efi .elf -gen1.iso -gen2.img)
+endif
+
+# make run: serial on this terminal; QEMU exits when the app does.
+OVMF := /usr/share/ovmf/OVMF.fd
+run: examples
+ifeq ($(GEN),1)
+	qemu-system-x86_64 -nodefaults -machine pc -accel tcg -m 128 -display none -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=1 -no-reboot \
+		-kernel $(call EXAMPLE_OUT,$(EXAMPLE))/$(EXAMPLE).elf $(if $(ARGS),-append "$(ARGS)") ; \
+		s=$$?; echo "QEMU exit $$s (app exit status $$(( s >> 1 )))"; [ $$s = 1 ]
+else
+	qemu-system-x86_64 -nodefaults -machine q35 -accel tcg -m 256 -bios $(OVMF) -display none \
+		-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=1 -no-reboot \
+		-drive file=$(call EXAMPLE_OUT,$(EXAMPLE))/$(EXAMPLE)-gen2.img,format=raw,if=ide,snapshot=on ; \
+		s=$$?; echo "QEMU exit $$s (app exit status $$(( s >> 1 )))"; [ $$s = 1 ]
+endif
