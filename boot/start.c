@@ -149,14 +149,14 @@ static void print_raw_map(const struct boot_raw_map *raw)
 {
 	const unsigned char *p = raw->data;
 
-	hvrt_log(HVRT_LOG_ERROR, "memmap", "raw %s map: %zu bytes, descriptor size %zu",
+	hvrt_log_always("memmap", "raw %s map: %zu bytes, descriptor size %zu",
 		 raw->desc_size ? "UEFI" : "multiboot", raw->size, raw->desc_size);
 	for (size_t off = 0; off < raw->size; off += 16) {
 		char line[64];
 		size_t n = 0;
 		for (size_t i = off; i < raw->size && i < off + 16; i++)
 			n += (size_t)hvrt_snprintf(line + n, sizeof(line) - n, "%02x", p[i]);
-		hvrt_log(HVRT_LOG_ERROR, "memmap", "raw %s", line);
+		hvrt_log_always("memmap", "raw %s", line);
 	}
 }
 
@@ -164,7 +164,7 @@ static void print_map(const struct hvrt_boot_info *bi)
 {
 	for (unsigned i = 0; i < bi->memmap_count; i++) {
 		const struct hvrt_mem_region *r = &bi->memmap[i];
-		hvrt_log(HVRT_LOG_ERROR, "memmap", "%016llx-%016llx %s", (unsigned long long)r->base,
+		hvrt_log_always("memmap", "%016llx-%016llx %s", (unsigned long long)r->base,
 			 (unsigned long long)(r->base + r->length - 1), hvrt_mem_type_name(r->type));
 	}
 }

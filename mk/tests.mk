@@ -1,1 +1,57 @@
+# Tests: hosted cmocka unit tests and QEMU boot tests, one runner for both.
+#
+# Each tests/unit/NAME.mk adds NAME to UNIT_TESTS and lists UNIT_NAME_SRCS:
+# the test file and the library sources it exercises, compiled for Linux with
+# -DHVRT_HOSTED (arch/x86_64/cpu.h then uses tests/hostsim's simulated CPU).
 
+UNIT_TESTS :=
+include $(sort $(wildcard tests/unit/*.mk))
+
+HOST_CC      ?= gcc
+HOST_CFLAGS  := -std=c11 -g -O1 -Wall -Wextra -Werror -DHVRT_HOSTED -D_DEFAULT_SOURCE -I. -Iinclude \
+                -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+HOST_HEADERS := $(shell find include arch boot libc-glue tests/hostsim tests/unit -name '*.h')
+UNIT_BINS    := $(patsubst %,$(BUILD)/tests/unit/test_%,$(UNIT_TESTS))
+
+define unit_rule
+$(BUILD)/tests/unit/test_$(1): $$(UNIT_$(1)_SRCS) $$(HOST_HEADERS) tests/unit/$(1).mk | $$(DEPS_STAMP)
+	@mkdir -p $$(@D)
+	@echo "  HOSTCC  $$@"
+	$$(Q)$$(HOST_CC) $$(HOST_CFLAGS) $$(UNIT_$(1)_SRCS) -lcmocka -o $$@
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
+
+.PHONY: unit-bins
+unit-bins: $(UNIT_BINS)
+
+# make test: everything, last line "N passed, N failed".
+test: examples $(UNIT_BINS)
+	$(Q)python3 tests/run.py --unit $(UNIT_BINS) --boot
+
+test-unit: $(UNIT_BINS)
+	$(Q)python3 tests/run.py --unit $(UNIT_BINS)
+
+test-boot: examples
+	$(Q)python3 tests/run.py --boot
+
+bench: examples $(BUILD)/bench/floor.efi $(BUILD)/bench/floor.elf
+	$(Q)python3 tests/boot/bench.py --build $(BUILD)
+
+# Floors for the boot-time benchmark: the same boot paths with an image that
+# prints one line and exits, and nothing of hvrt in it.
+$(BUILD)/bench/floor.o: tests/boot/floor/floor_efi.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -std=c11 -O2 -Wall -Wextra -Werror -ffreestanding -fno-stack-protector -fpic -fshort-wchar \
+		-mno-red-zone -DGNU_EFI_USE_MS_ABI -I$(EFI_INC) -I$(EFI_INC)/x86_64 -c $< -o $@
+$(BUILD)/bench/floor.efi: $(BUILD)/bench/floor.o
+	$(Q)$(LD) -shared -Bsymbolic -nostdlib -znocombreloc -z defs -T $(EFI_LDS) $(EFI_CRT0) $< \
+		$(EFI_LIBS) -o $(BUILD)/bench/floor.so
+	$(Q)$(OBJCOPY) -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym -j .rel -j .rela \
+		-j .rel.* -j .rela.* -j .reloc --strip-all --target efi-app-x86_64 --subsystem=10 \
+		$(BUILD)/bench/floor.so $@
+$(BUILD)/bench/floor.elf: tests/boot/floor/floor_multiboot.S $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -m32 -c $< -o $(BUILD)/bench/floor_mb.o 2>/dev/null || $(CC) -c $< -o $(BUILD)/bench/floor_mb.o
+	$(Q)$(LD) -m elf_i386 -static -nostdlib -Ttext=0x100000 -e floor_entry --build-id=none \
+		$(BUILD)/bench/floor_mb.o -o $@ 2>/dev/null || \
+		$(LD) -static -nostdlib -Ttext=0x100000 -e floor_entry --build-id=none $(BUILD)/bench/floor_mb.o -o $@

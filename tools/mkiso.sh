@@ -2,6 +2,10 @@
 # mkiso.sh APP.elf OUT.iso [ARGS...]: a BIOS-bootable ISO (El Torito, GRUB) that
 # multiboots APP.elf, the way a Gen1 VM boots from its DVD drive.
 # Needs grub-pc-bin, grub-common (grub-mkrescue) and xorriso; no root.
+#
+# GRUB passes only the words after the file name as the multiboot command
+# line, where QEMU's -kernel passes the file name too; naming the file twice
+# gives the app the same argv[0] either way.
 set -eu
 elf=$1
 out=$2
@@ -16,7 +20,7 @@ cat >"$dir/boot/grub/grub.cfg" <<CFG
 set timeout=0
 set default=0
 menuentry "hvrt $name" {
-	multiboot /boot/$name $*
+	multiboot /boot/$name /boot/$name $*
 	boot
 }
 CFG

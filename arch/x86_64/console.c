@@ -54,6 +54,32 @@ enum hvrt_log_level hvrt_log_get_level(void)
  *
  * Lines longer than the buffer are cut and end in "...", never split.
  */
+static void log_line(const char *module, const char *tag, const char *fmt, va_list ap)
+{
+	char line[256];
+
+	int n = hvrt_snprintf(line, sizeof(line), "hvrt: %s: %s", module, tag);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	int m = hvrt_vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	size_t len = (size_t)n + (size_t)(m < 0 ? 0 : m);
+	if (len > sizeof(line) - 2) {
+		len = sizeof(line) - 2;
+		line[len - 3] = line[len - 2] = line[len - 1] = '.';
+	}
+	line[len++] = '\n';
+	hvrt_console_write(line, len);
+}
+
+void hvrt_log_always(const char *module, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(module, "", fmt, ap);
+	va_end(ap);
+}
+
 void hvrt_log(enum hvrt_log_level level, const char *module, const char *fmt, ...)
 {
 	static const char *const tags[] = {
@@ -62,22 +88,11 @@ void hvrt_log(enum hvrt_log_level level, const char *module, const char *fmt, ..
 		[HVRT_LOG_INFO] = "",
 		[HVRT_LOG_DEBUG] = "debug: ",
 	};
-	char line[256];
 	va_list ap;
 
 	if (level > console.level)
 		return;
-	int n = hvrt_snprintf(line, sizeof(line), "hvrt: %s: %s", module, tags[level]);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
 	va_start(ap, fmt);
-	int m = hvrt_vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	log_line(module, tags[level], fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)n + (size_t)(m < 0 ? 0 : m);
-	if (len > sizeof(line) - 2) {
-		len = sizeof(line) - 2;
-		line[len - 3] = line[len - 2] = line[len - 1] = '.';
-	}
-	line[len++] = '\n';
-	hvrt_console_write(line, len);
 }

@@ -27,6 +27,9 @@ enum hvrt_log_level hvrt_log_get_level(void);
 __attribute__((format(printf, 3, 4))) void hvrt_log(enum hvrt_log_level level, const char *module,
 						     const char *fmt, ...);
 
+/* Prints "hvrt: <module>: <message>\n" whatever the level: for output the user asked for. */
+__attribute__((format(printf, 2, 3))) void hvrt_log_always(const char *module, const char *fmt, ...);
+
 /* Writes len raw bytes to every console. */
 void hvrt_console_write(const char *buf, size_t len);
 

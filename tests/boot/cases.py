@@ -1,0 +1,97 @@
+"""QEMU boot tests: what each image must print and the status it must exit with.
+
+QEMU's exit status is (app status << 1) | 1 with isa-debug-exit, so exit(0)
+gives 1 and a panic (status 125) gives 251. Without that device the runtime
+powers off through ACPI S5 and QEMU exits 0.
+"""
+
+BUILD = "build/examples"
+OK = 1
+PANIC = (125 << 1) | 1
+
+
+def image(example, kind):
+    base = "%s/%s/%s" % (BUILD, example, example)
+    return {"gen2-img": base + "-gen2.img", "gen2-efi": base + ".efi",
+            "gen1-elf": base + ".elf", "gen1-iso": base + "-gen1.iso"}[kind]
+
+
+BOOT_PATH = {"gen2-img": "UEFI", "gen2-efi": "UEFI", "gen1-elf": "multiboot", "gen1-iso": "multiboot"}
+KINDS = ["gen2-efi", "gen2-img", "gen1-elf", "gen1-iso"]
+
+
+def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None):
+    return {"name": name, "kind": kind, "image": image(example, kind), "args": args, "expect": list(expect),
+            "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check}
+
+
+def _slept_long_enough(output):
+    for line in output.splitlines():
+        if line.startswith("slept "):
+            us = int(line.split()[1])
+            return None if 50000 <= us < 5000000 else "slept %d us for a 50000 us request" % us
+    return "no 'slept' line"
+
+
+CASES = []
+for kind in KINDS:
+    CASES.append(case("hello/" + kind, kind, "hello",
+                      [r"^hvrt \d+\.\d+\.\d+, booted by %s$" % BOOT_PATH[kind],
+                       r"^RAM: \d+ MiB usable", r"^CPU: \w+", r"^TSC: \d+\.\d{3} MHz",
+                       r'^hypervisor: present, CPUID vendor "TCGTCGTCGTCG"$', r"^hello, world$"],
+                      OK, forbid=[r"error:", r"warning:"]))
+    CASES.append(case("crash-pagefault/" + kind, kind, "crash",
+                      [r"^crash: pagefault$",
+                       r"hvrt: trap: error: CPU exception 14: #PF page fault, error code 0x2 \(write, page not present\)",
+                       r"RIP [0-9a-f]{16}  CS 0008", r"CR2 0000000000000000",
+                       r"hvrt: trap: error:   #1  0x[0-9a-f]{16} \(\+0x[0-9a-f]+\)",
+                       r"hvrt: power: warning: exit status 125"],
+                      PANIC, forbid=[r"still running after a NULL write"]))
+
+CASES += [
+    case("hello-arguments/gen1-elf", "gen1-elf", "hello",
+         [r'^arguments: 4: \[\S*hello\.elf\] \[alpha\] \[b c\] \[d"e\]$'], OK,
+         args=r'alpha "b c" d\"e hvrt.log=info'),
+    case("hello-arguments/gen1-iso", "gen1-iso", "hello",
+         [r"^arguments: 3: \[/boot/hello\.elf\] \[alpha\] \[beta\]$"], OK, args="alpha beta"),
+    case("hello-arguments/gen2-efi", "gen2-efi", "hello",
+         [r"^command line: fs0:\\hello\.efi alpha beta$",
+          r"^arguments: 3: \[fs0:\\hello\.efi\] \[alpha\] \[beta\]$"], OK, args="alpha beta"),
+    case("memmap-print/gen2-img", "gen2-img", "hello",
+         [r"^hvrt: memmap: 0000000000100000-[0-9a-f]{16} RAM$", r"^hvrt: memmap: [0-9a-f-]{33} hvrt$",
+          r"^hello, world$"], OK, args=""),
+    case("crash-abort/gen1-elf", "gen1-elf", "crash",
+         [r"hvrt: panic: error: abort\(\) called", r"backtrace", r"exit status 125"], PANIC, args="abort"),
+    case("crash-abort/gen2-img", "gen2-img", "crash",
+         [r"hvrt: panic: error: abort\(\) called"], PANIC),
+    case("heap-exhaustion/gen1-elf", "gen1-elf", "crash",
+         [r"hvrt: heap: error: out of memory: \d+ more bytes asked, \d+ of \d+ in use",
+          r"^malloc failed after \d+ MiB, as expected$"], (3 << 1) | 1, args="oom"),
+    case("sleep/gen1-elf", "gen1-elf", "crash", [r"^slept \d+ us$"], OK, args="sleep",
+         check=_slept_long_enough),
+    case("sleep/gen2-efi", "gen2-efi", "crash", [r"^slept \d+ us$"], OK, args="sleep",
+         check=_slept_long_enough),
+    case("cmdline-over-limit/gen1-elf", "gen1-elf", "hello",
+         [r"hvrt: boot: error: the command line is longer than the limit of 1023 bytes",
+          r"hvrt: boot: error: cannot start: "], PANIC, args="x" * 1100,
+         forbid=[r"hello, world"]),
+    case("cmdline-over-limit/gen2-efi", "gen2-efi", "hello",
+         [r"hvrt: boot: error: the command line is longer than the limit of 1023 bytes"], PANIC,
+         args="y" * 1100, forbid=[r"hello, world"]),
+    case("cmdline-too-many-args/gen1-elf", "gen1-elf", "hello",
+         [r"hvrt: boot: error: the command line has more than 64 arguments"], PANIC,
+         args=" ".join(["a"] * 70), forbid=[r"hello, world"]),
+    case("cmdline-unbalanced-quote/gen1-elf", "gen1-elf", "hello",
+         [r"hvrt: boot: error: the command line has an unbalanced quote"], PANIC, args='"open',
+         forbid=[r"hello, world"]),
+    case("acpi-poweroff/gen1-elf", "gen1-elf", "hello", [r"^hello, world$"], 0, debug_exit=False),
+    case("acpi-poweroff/gen2-img", "gen2-img", "hello", [r"^hello, world$"], 0, debug_exit=False),
+    case("acpi-poweroff-status/gen1-elf", "gen1-elf", "crash",
+         [r"hvrt: power: warning: exit status 125"], 0, debug_exit=False),
+]
+# The memory-map case needs its argument in the image's boot path: gen2-img has no command line.
+for c in CASES:
+    if c["name"] == "memmap-print/gen2-img":
+        c.update(kind="gen2-efi", image=image("hello", "gen2-efi"), args="hvrt.memmap", name="memmap-print/gen2-efi")
+    if c["name"] == "crash-abort/gen2-img":
+        c.update(kind="gen2-efi", image=image("crash", "gen2-efi"), args="abort", name="crash-abort/gen2-efi")

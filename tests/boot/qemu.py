@@ -1,0 +1,112 @@
+"""Boot an hvrt image in QEMU (TCG) the way each VM generation would.
+
+Four ways in, matching what a Hyper-V VM does:
+  gen2-img    q35 + OVMF boots the GPT disk image's EFI/BOOT/BOOTX64.EFI itself
+  gen2-efi    q35 + OVMF, the .efi run from the UEFI shell by startup.nsh
+              (the way to pass it a command line)
+  gen1-elf    pc, QEMU's multiboot loader (-kernel, -append)
+  gen1-iso    pc + SeaBIOS boots the GRUB ISO from the CD drive
+
+The guest's serial port is captured; isa-debug-exit turns the app's exit
+status into QEMU's: (status << 1) | 1.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+OVMF = "/usr/share/ovmf/OVMF.fd"
+QEMU = "qemu-system-x86_64"
+
+
+class BootResult:
+    def __init__(self, exit_code, output, first_line_s, timed_out):
+        self.exit_code = exit_code
+        self.output = output
+        self.first_line_s = first_line_s  # seconds from QEMU start to `marker`, or None
+        self.timed_out = timed_out
+
+
+def _machine_args(kind, image, args, workdir, debug_exit, memory):
+    common = ["-nodefaults", "-accel", "tcg", "-display", "none", "-serial", "stdio", "-no-reboot"]
+    if debug_exit:
+        common += ["-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+    if kind == "gen1-elf":
+        cmd = ["-machine", "pc", "-m", str(memory or 128), "-kernel", image]
+        if args:
+            cmd += ["-append", args]
+        return common + cmd
+    if kind == "gen1-iso":
+        if args:
+            # The command line lives in the ISO's grub.cfg: build one with these arguments.
+            iso = os.path.join(workdir, "boot.iso")
+            elf = image[: -len("-gen1.iso")] + ".elf"
+            subprocess.run(["sh", "tools/mkiso.sh", elf, iso] + args.split(), check=True)
+            image = iso
+        return common + ["-machine", "pc", "-m", str(memory or 128), "-cdrom", image]
+    if kind == "gen2-img":
+        return common + ["-machine", "q35", "-m", str(memory or 256), "-bios", OVMF,
+                         "-drive", "file=%s,format=raw,if=ide,snapshot=on" % image]
+    if kind == "gen2-efi":
+        esp = os.path.join(workdir, "esp")
+        os.makedirs(esp)
+        name = os.path.basename(image)
+        shutil.copy(image, os.path.join(esp, name))
+        with open(os.path.join(esp, "startup.nsh"), "w") as f:
+            f.write("fs0:\\%s%s\r\n" % (name, " " + args if args else ""))
+        return common + ["-machine", "q35", "-m", str(memory or 256), "-bios", OVMF,
+                         "-drive", "file=fat:rw:%s,format=raw,if=ide" % esp]
+    raise ValueError("unknown boot kind %r" % kind)
+
+
+def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=None):
+    """Boots image; returns a BootResult. marker: text whose first appearance is timed."""
+    workdir = tempfile.mkdtemp(prefix="hvrt-boot-")
+    try:
+        cmd = [QEMU] + _machine_args(kind, image, args, workdir, debug_exit, memory)
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        out = bytearray()
+        first = None
+        timed_out = False
+        os.set_blocking(proc.stdout.fileno(), False)
+        while True:
+            chunk = proc.stdout.read(65536)
+            if chunk:
+                out += chunk
+                if marker and first is None and marker.encode() in out:
+                    first = time.monotonic() - start
+                continue
+            if proc.poll() is not None:
+                rest = proc.stdout.read()
+                if rest:
+                    out += rest
+                break
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                proc.wait()
+                timed_out = True
+                break
+            time.sleep(0.002)
+        if marker and first is None and marker.encode() in out:
+            first = time.monotonic() - start
+        text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+        return BootResult(proc.returncode, text, first, timed_out)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kind")
+    p.add_argument("image")
+    p.add_argument("args", nargs="?", default="")
+    p.add_argument("--no-debug-exit", action="store_true")
+    a = p.parse_args()
+    r = boot(a.kind, a.image, a.args, debug_exit=not a.no_debug_exit)
+    print(r.output)
+    print("QEMU exit %s%s" % (r.exit_code, " (timed out)" if r.timed_out else ""))

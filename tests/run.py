@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""hvrt's test runner: cmocka unit tests and QEMU boot tests.
+
+    python3 tests/run.py --unit build/tests/unit/test_* --boot [--filter TEXT]
+
+Counts every cmocka test case and every boot case, prints each failure with
+the output that explains it, and ends with the line "N passed, N failed".
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot"))
+
+import cases  # noqa: E402
+import qemu  # noqa: E402
+
+
+def run_unit(binary):
+    """Returns (passed, failed, output) for one cmocka binary."""
+    try:
+        p = subprocess.run([binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        out = p.stdout.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired as e:
+        return 0, 1, (e.stdout or b"").decode("utf-8", "replace") + "\n(timed out)"
+    passed = re.search(r"\[  PASSED  \] (\d+) test", out)
+    failed = re.search(r"\[  FAILED  \] (\d+) test", out)
+    n_pass = int(passed.group(1)) if passed else 0
+    n_fail = int(failed.group(1)) if failed else 0
+    if p.returncode != 0 and n_fail == 0:
+        n_fail = 1  # crashed or a sanitizer stopped it before cmocka's summary
+    return n_pass, n_fail, out
+
+
+def run_boot(c):
+    """Returns None when the case passed, else the reason."""
+    r = qemu.boot(c["kind"], c["image"], c["args"], debug_exit=c["debug_exit"], timeout=120)
+    lines = r.output
+    problems = []
+    if r.timed_out:
+        problems.append("timed out")
+    for pattern in c["expect"]:
+        if not re.search(pattern, lines, re.M):
+            problems.append("missing /%s/" % pattern)
+    for pattern in c["forbid"]:
+        if re.search(pattern, lines, re.M):
+            problems.append("unexpected /%s/" % pattern)
+    if r.exit_code != c["status"]:
+        problems.append("QEMU exit %s, expected %s" % (r.exit_code, c["status"]))
+    if c["check"] and not problems:
+        why = c["check"](lines)
+        if why:
+            problems.append(why)
+    if not problems:
+        return None
+    tail = "\n".join(lines.splitlines()[-40:])
+    return "; ".join(problems) + "\n----- serial (last 40 lines) -----\n" + tail + "\n-----"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--unit", nargs="*", default=[])
+    ap.add_argument("--boot", action="store_true")
+    ap.add_argument("--filter", default="")
+    a = ap.parse_args()
+    passed = failed = 0
+
+    for binary in a.unit:
+        if a.filter and a.filter not in binary:
+            continue
+        n_pass, n_fail, out = run_unit(binary)
+        passed += n_pass
+        failed += n_fail
+        name = os.path.basename(binary)
+        print("%-5s unit %s: %d passed, %d failed" % ("ok" if n_fail == 0 else "FAIL", name, n_pass, n_fail))
+        if n_fail:
+            print(out)
+        sys.stdout.flush()
+
+    if a.boot:
+        for c in cases.CASES:
+            if a.filter and a.filter not in c["name"]:
+                continue
+            why = run_boot(c)
+            if why is None:
+                passed += 1
+                print("ok    boot %s" % c["name"])
+            else:
+                failed += 1
+                print("FAIL  boot %s: %s" % (c["name"], why))
+            sys.stdout.flush()
+
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
