@@ -45,7 +45,26 @@ static struct runtime {
 	struct acpi_info acpi;
 	bool memmap_print;
 	bool memmap_raw;
+	/* TSC at each start-up stage, printed with hvrt.log=debug once the TSC rate is known. */
+	struct boot_stamp {
+		const char *stage;
+		uint64_t tsc;
+	} stamps[12];
+	unsigned nstamps;
 } rt;
+
+static void stamp(const char *stage)
+{
+	if (rt.nstamps < sizeof(rt.stamps) / sizeof(rt.stamps[0]))
+		rt.stamps[rt.nstamps++] = (struct boot_stamp){ .stage = stage, .tsc = cpu_rdtsc() };
+}
+
+static void print_stamps(void)
+{
+	for (unsigned i = 1; i < rt.nstamps; i++)
+		hvrt_log(HVRT_LOG_DEBUG, "boot", "%-12s %6llu us", rt.stamps[i].stage,
+			 (unsigned long long)(tsc_ticks_to_ns(rt.stamps[i].tsc - rt.stamps[i - 1].tsc, tsc_hz()) / 1000));
+}
 
 const char *hvrt_version(void)
 {
@@ -276,6 +295,7 @@ void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw, uint6
 	int err;
 
 	rt.bi = bi;
+	stamp("entry");
 	err = cmdline_split(&args, bi->cmdline);
 	if (err)
 		boot_fail("command line", err);
@@ -289,7 +309,9 @@ void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw, uint6
 		print_raw_map(raw);
 
 	setup_acpi(bi);
+	stamp("acpi");
 	setup_memory(bi);
+	stamp("memory");
 
 	struct trap_bounds bounds = {
 		.image_base = bi->image_base, .image_end = bi->image_end,
@@ -298,14 +320,19 @@ void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw, uint6
 	err = trap_init(&rt.pages, &bounds);
 	if (err)
 		boot_fail("descriptor tables", err);
+	stamp("traps");
 	err = paging_init(bi, &rt.pages);
 	if (err)
 		boot_fail("page tables", err);
+	stamp("paging");
 
 	setup_framebuffer(bi);
 	setup_clocks(bi);
+	stamp("clocks");
 	setup_heap();
 	cpuinfo_read(&rt.sys);
+	stamp("heap, cpu");
+	print_stamps();
 
 	exit(main(args.argc, args.argv));
 }

@@ -34,7 +34,7 @@ test-unit: $(UNIT_BINS)
 test-boot: examples
 	$(Q)python3 tests/run.py --boot
 
-bench: examples $(BUILD)/bench/floor.efi $(BUILD)/bench/floor.elf
+bench: examples $(BUILD)/bench/floor-gen2.img $(BUILD)/bench/floor.elf
 	$(Q)python3 tests/boot/bench.py --build $(BUILD)
 
 # Floors for the boot-time benchmark: the same boot paths with an image that
@@ -51,7 +51,8 @@ $(BUILD)/bench/floor.efi: $(BUILD)/bench/floor.o
 		$(BUILD)/bench/floor.so $@
 $(BUILD)/bench/floor.elf: tests/boot/floor/floor_multiboot.S $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(Q)$(CC) -m32 -c $< -o $(BUILD)/bench/floor_mb.o 2>/dev/null || $(CC) -c $< -o $(BUILD)/bench/floor_mb.o
+	$(Q)as --32 $< -o $(BUILD)/bench/floor_mb.o
 	$(Q)$(LD) -m elf_i386 -static -nostdlib -Ttext=0x100000 -e floor_entry --build-id=none \
-		$(BUILD)/bench/floor_mb.o -o $@ 2>/dev/null || \
-		$(LD) -static -nostdlib -Ttext=0x100000 -e floor_entry --build-id=none $(BUILD)/bench/floor_mb.o -o $@
+		$(BUILD)/bench/floor_mb.o -o $@
+$(BUILD)/bench/floor-gen2.img: $(BUILD)/bench/floor.efi
+	$(Q)sh tools/mkgptimg.sh $< $@

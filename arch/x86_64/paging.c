@@ -91,6 +91,9 @@ static int map_block(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint
 		return -ENOMEM;
 
 	unsigned pdi = (addr >> 21) & 511;
+	/* Neighbouring regions share blocks; the first visit classified the whole block. */
+	if (pd[pdi] & PTE_PRESENT)
+		return 0;
 	enum cache_kind kind = range_cache(bi, addr, addr + SIZE_2M);
 	/* The first block always gets small pages so that page 0 can stay unmapped: NULL faults. */
 	if (kind != CACHE_MIXED && addr != 0) {
@@ -109,35 +112,45 @@ static int map_block(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint
 	return 0;
 }
 
+static int map_range(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint64_t lo, uint64_t hi)
+{
+	for (uint64_t addr = lo & ~(SIZE_2M - 1); addr < hi; addr += SIZE_2M) {
+		int err = map_block(c, bi, addr);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /*
  * paging_init - build and load the identity map
  * @bi: validated boot info (sorted memory map)
  * @pa: allocator for the tables
+ *
+ * All of the first 4 GiB is mapped (32-bit MMIO lives in its holes, often
+ * undescribed). Above it only what the map calls RAM or MMIO: firmware also
+ * reports reserved windows there, such as AMD's HyperTransport hole at
+ * 1012 GiB, and mapping up to those would cost megabytes of tables.
  * Return: 0 or -ENOMEM; on error the firmware's tables stay loaded.
  */
 int paging_init(const struct hvrt_boot_info *bi, struct pagealloc *pa)
 {
 	struct paging_ctx c = { .pa = pa };
-	uint64_t top = SIZE_4G;
-
-	for (unsigned i = 0; i < bi->memmap_count; i++) {
-		uint64_t end = bi->memmap[i].base + bi->memmap[i].length;
-		if (end > top)
-			top = end;
-	}
-	top = (top + SIZE_2M - 1) & ~(SIZE_2M - 1);
-	/* 4-level paging reaches 256 TiB; a map beyond that is firmware nonsense. */
-	if (top > (1ull << 48))
-		top = 1ull << 48;
 
 	c.pml4 = new_table(&c);
 	if (!c.pml4)
 		return -ENOMEM;
-	for (uint64_t addr = 0; addr < top; addr += SIZE_2M) {
-		int err = map_block(&c, bi, addr);
-		if (err)
-			return err;
+	int err = map_range(&c, bi, 0, SIZE_4G);
+	for (unsigned i = 0; i < bi->memmap_count && !err; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		uint64_t end = r->base + r->length;
+		/* 4-level paging reaches 256 TiB; anything beyond is firmware nonsense. */
+		if (end <= SIZE_4G || r->type == HVRT_MEM_RESERVED || end > (1ull << 47))
+			continue;
+		err = map_range(&c, bi, r->base > SIZE_4G ? r->base : SIZE_4G, end);
 	}
+	if (err)
+		return err;
 	cpu_write_cr3((uint64_t)(uintptr_t)c.pml4);
 	return 0;
 }

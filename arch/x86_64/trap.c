@@ -43,7 +43,7 @@ struct table_pointer {
 #define IST_STACK_PAGES 4
 #define BACKTRACE_MAX 32
 
-extern const char trap_stubs[];
+extern const char trap_stubs[], irq_stubs[];
 
 static struct trap_state {
 	uint64_t gdt[5]; /* null, code, data, TSS (two slots) */
@@ -72,7 +72,8 @@ static const char *const exception_names[32] = {
 
 static void set_gate(unsigned vector, unsigned ist)
 {
-	uint64_t addr = (uint64_t)(uintptr_t)(trap_stubs + vector * 16);
+	uint64_t addr = vector < 32 ? (uint64_t)(uintptr_t)(trap_stubs + vector * 16)
+				    : (uint64_t)(uintptr_t)(irq_stubs + (vector - 32) * 8);
 
 	trap.idt[vector] = (struct idt_gate){
 		.offset_low = (uint16_t)addr,

@@ -1,7 +1,7 @@
 /*
- * Interrupt and exception entry: one 16-byte stub per vector pushes an error
- * code where the CPU does not, then the vector, and joins trap_common, which
- * saves the general registers in struct trap_frame order.
+ * Interrupt and exception entry: a stub per vector pushes an error code where
+ * the CPU does not, then the vector, and joins trap_common, which saves the
+ * general registers in struct trap_frame order.
  */
 	.section .text
 	.code64
@@ -13,19 +13,35 @@
 	.globl trap_stubs
 trap_stubs:
 	.set vec, 0
-	.rept 256
+	.rept 32
 	.p2align 4
 	.if !HAS_ERROR(vec)
 	pushq $0
 	.endif
-	.if vec < 128
 	pushq $vec
-	.else
-	pushq $(vec - 256) /* sign-extended imm8/imm32; trap_common masks it */
-	.endif
 	jmp trap_common
 	.set vec, vec + 1
 	.endr
+
+/*
+ * Interrupt vectors 32..255 never come with an error code: 8-byte stubs push
+ * the vector as a sign-extended byte and irq_common makes room for the zero
+ * error code, which halves their size.
+ */
+	.p2align 3
+	.globl irq_stubs
+irq_stubs:
+	.rept 224
+	.p2align 3
+	.byte 0x6a, vec - 256 * (vec / 128)  /* pushq $imm8 */
+	jmp irq_common
+	.set vec, vec + 1
+	.endr
+
+irq_common:
+	pushq (%rsp)            /* the vector again, one slot lower */
+	movq $0, 8(%rsp)        /* and a zero error code where it was */
+	jmp trap_common
 
 trap_common:
 	cld

@@ -1,0 +1,2 @@
+UNIT_TESTS += cmdline
+UNIT_cmdline_SRCS := boot/cmdline.c arch/x86_64/console.c arch/x86_64/fmt.c tests/unit/test_cmdline.c
