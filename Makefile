@@ -28,8 +28,9 @@ NEWLIB_DIR  := $(BUILD)/newlib
 NEWLIB      := $(NEWLIB_DIR)/x86_64-elf
 NEWLIB_STAMP:= $(NEWLIB_DIR)/.built
 LIBC        := $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a
-GCC_INCLUDE := $(shell $(CC) -print-file-name=include)
-LIBGCC      := $(shell $(CC) -print-libgcc-file-name)
+# Recursive (=): on a fresh machine gcc appears only once tools/install-deps.sh has run.
+GCC_INCLUDE = $(shell $(CC) -print-file-name=include)
+LIBGCC      = $(shell $(CC) -print-libgcc-file-name)
 
 EFI_INC     := /usr/include/efi
 EFI_LDS     := /usr/lib/elf_x86_64_efi.lds
@@ -39,14 +40,14 @@ EFI_LIBS    := /usr/lib/libgnuefi.a /usr/lib/libefi.a
 # Every object: freestanding, no red zone (interrupts run on the same stack),
 # position independent so one object links into the relocated EFI image and
 # the fixed-address multiboot ELF, frame pointers for backtraces.
-BASE_CFLAGS := -std=c11 -g -Wall -Wextra -Werror -Wmissing-prototypes \
+BASE_CFLAGS = -g -Wall -Wextra -Werror -Wmissing-prototypes \
                -ffreestanding -fno-stack-protector -mno-red-zone -fpie -fno-omit-frame-pointer \
                -fno-asynchronous-unwind-tables -ffunction-sections -fvisibility=hidden \
                -nostdinc -isystem $(NEWLIB)/include -isystem $(GCC_INCLUDE) -Iinclude
 # The runtime itself never touches SSE state, so interrupt handlers need not save it.
-LIB_CFLAGS  := $(BASE_CFLAGS) -Os -mgeneral-regs-only -I.
-EFI_CFLAGS  := $(LIB_CFLAGS) -fshort-wchar -DGNU_EFI_USE_MS_ABI -I$(EFI_INC) -I$(EFI_INC)/x86_64
-APP_CFLAGS  := $(BASE_CFLAGS) -O2
+LIB_CFLAGS  = $(BASE_CFLAGS) -std=c11 -Os -mgeneral-regs-only -I.
+EFI_CFLAGS  = $(LIB_CFLAGS) -fshort-wchar -DGNU_EFI_USE_MS_ABI -I$(EFI_INC) -I$(EFI_INC)/x86_64
+APP_CFLAGS  = $(BASE_CFLAGS) -std=gnu11 -O2
 ASFLAGS     := -fpie -I. -Iinclude
 
 LIB_SRCS := $(wildcard arch/x86_64/*.c arch/x86_64/*.S boot/*.c boot/multiboot/*.c boot/multiboot/*.S libc-glue/*.c)
@@ -74,7 +75,7 @@ $(NEWLIB_STAMP): libc-glue/build-newlib.sh | $(DEPS_STAMP)
 
 # Objects rebuild when the flags change: the stamp is rewritten only when they differ.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW   := $(LIB_CFLAGS) | $(EFI_CFLAGS) | $(APP_CFLAGS) | $(ASFLAGS)
+FLAGS_NOW   := $(subst $(GCC_INCLUDE),GCC,$(LIB_CFLAGS) | $(EFI_CFLAGS) | $(APP_CFLAGS) | $(ASFLAGS))
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 
 # Every object waits for newlib's headers; a header change rebuilds its users (-MMD).

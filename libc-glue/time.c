@@ -2,10 +2,14 @@
  * POSIX clocks for newlib: CLOCK_MONOTONIC from the TSC, CLOCK_REALTIME from
  * the RTC reading at boot plus the TSC since, and nanosleep on the LAPIC timer.
  */
+/* This file implements POSIX calls newlib declares only outside strict ISO C. */
+#define _DEFAULT_SOURCE
+
 #include <errno.h>
 #include <stdint.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/tsc.h"
@@ -93,4 +97,21 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 	if (rem)
 		*rem = (struct timespec){ 0 };
 	return 0;
+}
+
+unsigned sleep(unsigned seconds)
+{
+	struct timespec req = { .tv_sec = (time_t)seconds, .tv_nsec = 0 };
+	nanosleep(&req, NULL);
+	return 0;
+}
+
+int usleep(useconds_t usec)
+{
+	if (usec >= 1000000) {
+		errno = EINVAL; /* POSIX allows refusing a second or more */
+		return -1;
+	}
+	struct timespec req = { .tv_sec = 0, .tv_nsec = (long)usec * 1000 };
+	return nanosleep(&req, NULL);
 }

@@ -4,12 +4,13 @@
  *   crash            write through a NULL pointer: page fault report, exit 125
  *   crash abort      abort(): panic with a backtrace, exit 125
  *   crash oom        malloc until it fails: a clear message, then exit 3
- *   crash sleep      sleep 50 ms and report how long it took, exit 0
+ *   crash sleep      nanosleep 50 ms, then usleep 20 ms, reporting how long each took; exit 0
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hvrt/hvrt.h>
 
@@ -35,6 +36,11 @@ static int exhaust_heap(void)
 	}
 }
 
+static long long elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
+}
+
 static int sleep_check(void)
 {
 	struct timespec a, b, req = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
@@ -43,9 +49,16 @@ static int sleep_check(void)
 	if (nanosleep(&req, NULL) != 0)
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+	long long ns = elapsed_ns(&a, &b);
 	printf("slept %lld us\n", ns / 1000);
-	return ns >= req.tv_nsec ? 0 : 2;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (usleep(20000) != 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long long ns2 = elapsed_ns(&a, &b);
+	printf("usleep %lld us\n", ns2 / 1000);
+	return ns >= req.tv_nsec && ns2 >= 20000000LL ? 0 : 2;
 }
 
 int main(int argc, char **argv)

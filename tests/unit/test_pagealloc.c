@@ -363,7 +363,7 @@ static void test_largest(void **state)
 	assert_int_equal(pagealloc_add(&pa, P(20), P(7)), 0);
 	assert_int_equal(pagealloc_add(&pa, P(40), P(5)), 0);
 	assert_int_equal(pagealloc_largest(&pa), P(7));
-	assert_int_equal(pagealloc_alloc(&pa, 3), P(20));
+	assert_int_equal(pagealloc_alloc(&pa, 4), P(20)); /* leaves 24..27 */
 	assert_int_equal(pagealloc_largest(&pa), P(5));
 	assert_int_equal(pagealloc_add(&pa, P(13), P(7)), 0); /* joins 10..13 into 10..20 */
 	assert_int_equal(pagealloc_largest(&pa), P(10));
@@ -435,6 +435,9 @@ static int model_first_fit(size_t count)
 
 static void test_random_against_model(void **state)
 {
+	/* outcomes seen, so the run cannot quietly stop exercising a path */
+	unsigned allocs = 0, alloc_fails = 0, frees = 0, double_frees = 0, reserves = 0, full = 0;
+
 	(void)state;
 	memset(model, 0, sizeof(model));
 	/* the whole model area as one range */
@@ -446,6 +449,8 @@ static void test_random_against_model(void **state)
 		uint64_t x = rng();
 		unsigned page = (unsigned)(rng() % MODEL_PAGES);
 		size_t count = 1 + (size_t)(rng() % (rng() % 8 == 0 ? 64 : 8));
+		if (op >= 6000)
+			count = 1; /* single pages fragment the list until it fills */
 		if (page + count > MODEL_PAGES)
 			count = MODEL_PAGES - page;
 
@@ -456,14 +461,17 @@ static void test_random_against_model(void **state)
 		/* the list is full when the model has PAGEALLOC_RANGES_MAX runs */
 		int runs_before = (int)model_runs();
 
-		switch (x % 4) {
+		/* the second phase frees more than it allocates: the free list fragments */
+		switch (op >= 6000 && x % 4 == 1 ? 2 : x % 4) {
 		case 0:
 		case 1: { /* alloc */
 			int want = model_first_fit(count);
 			uint64_t got = pagealloc_alloc(&pa, count);
 			if (want < 0) {
 				assert_int_equal(got, 0);
+				alloc_fails++;
 			} else {
+				allocs++;
 				assert_int_equal(got, MODEL_BASE + P(want));
 				memset(model + want, 0, count);
 			}
@@ -476,11 +484,14 @@ static void test_random_against_model(void **state)
 				if ((int)model_runs() > PAGEALLOC_RANGES_MAX) {
 					assert_int_equal(err, -ENOSPC);
 					memset(model + page, 0, count);
+					full++;
 				} else {
 					assert_int_equal(err, 0);
+					frees++;
 				}
 			} else {
 				assert_int_equal(err, -EINVAL);
+				double_frees++;
 			}
 			break;
 		}
@@ -492,8 +503,10 @@ static void test_random_against_model(void **state)
 			if ((int)model_runs() > PAGEALLOC_RANGES_MAX && runs_before == PAGEALLOC_RANGES_MAX) {
 				assert_int_equal(err, -ENOSPC);
 				memcpy(model, saved, sizeof(model));
+				full++;
 			} else {
 				assert_int_equal(err, 0);
+				reserves++;
 			}
 			break;
 		}
@@ -501,7 +514,7 @@ static void test_random_against_model(void **state)
 		compare_with_model();
 
 		/* keep the allocator from draining: top up now and then */
-		if (op % 500 == 499) {
+		if (op % 500 == 499 && op < 6000) {
 			for (unsigned i = 0; i < MODEL_PAGES; i++) {
 				if (model[i])
 					continue;
@@ -515,6 +528,10 @@ static void test_random_against_model(void **state)
 			compare_with_model();
 		}
 	}
+	print_message("random run: %u allocs, %u failed, %u frees, %u double frees, %u reserves, %u list full\n",
+		      allocs, alloc_fails, frees, double_frees, reserves, full);
+	assert_true(allocs > 1000 && alloc_fails > 100 && frees > 100 && double_frees > 100 && reserves > 1000 &&
+		    full > 10);
 }
 
 #define T(f) cmocka_unit_test_setup(f, setup)
