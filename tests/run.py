@@ -11,11 +11,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot"))
 
 import cases  # noqa: E402
 import qemu  # noqa: E402
+import screen  # noqa: E402
 
 
 def run_unit(binary):
@@ -36,9 +38,25 @@ def run_unit(binary):
 
 def run_boot(c):
     """Returns None when the case passed, else the reason."""
-    r = qemu.boot(c["kind"], c["image"], c["args"], debug_exit=c["debug_exit"], timeout=120)
+    dump = None
+    if c["screen"]:
+        fd, dump = tempfile.mkstemp(suffix=".ppm", prefix="hvrt-screen-")
+        os.close(fd)
+    try:
+        r = qemu.boot(c["kind"], c["image"], c["args"], debug_exit=c["debug_exit"], timeout=120,
+                      screendump=dump)
+        problems = []
+        for row, text in c["screen"]:
+            if os.path.getsize(dump) == 0:
+                problems.append("no screendump was taken")
+                break
+            why = screen.check_text(dump, row, text)
+            if why:
+                problems.append("screen: " + why)
+    finally:
+        if dump:
+            os.unlink(dump)
     lines = r.output
-    problems = []
     if r.timed_out:
         problems.append("timed out")
     for pattern in c["expect"]:

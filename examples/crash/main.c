@@ -3,9 +3,11 @@
  *
  *   crash            write through a NULL pointer: page fault report, exit 125
  *   crash abort      abort(): panic with a backtrace, exit 125
+ *   crash assert     a failed assert(): panic naming the expression, exit 125
  *   crash oom        malloc until it fails: a clear message, then exit 3
  *   crash sleep      nanosleep 50 ms, then usleep 20 ms, reporting how long each took; exit 0
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (strcmp(mode, "abort") == 0)
 		abort();
+	if (strcmp(mode, "assert") == 0)
+		assert(argc == 42);
 	if (strcmp(mode, "oom") == 0)
 		return exhaust_heap();
 	if (strcmp(mode, "sleep") == 0)

@@ -20,9 +20,12 @@ BOOT_PATH = {"gen2-img": "UEFI", "gen2-efi": "UEFI", "gen1-elf": "multiboot", "g
 KINDS = ["gen2-efi", "gen2-img", "gen1-elf", "gen1-iso"]
 
 
-def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None):
+def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None, screen=()):
+    """screen: (text row, text) pairs the framebuffer console must show; the VM then gets a VGA
+    display and powers off through ACPI S5 (QEMU exit 0), and its screen is compared with the font."""
     return {"name": name, "kind": kind, "image": image(example, kind), "args": args, "expect": list(expect),
-            "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check}
+            "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check,
+            "screen": list(screen)}
 
 
 def _slept_long_enough(output):
@@ -70,6 +73,9 @@ CASES += [
           r"^hello, world$"], OK, args=""),
     case("crash-abort/gen1-elf", "gen1-elf", "crash",
          [r"hvrt: panic: error: abort\(\) called", r"backtrace", r"exit status 125"], PANIC, args="abort"),
+    case("crash-assert/gen1-elf", "gen1-elf", "crash",
+         [r'hvrt: panic: error: assertion "argc == 42" failed at examples/crash/main\.c:\d+ in main',
+          r"backtrace", r"exit status 125"], PANIC, args="assert"),
     case("crash-abort/gen2-img", "gen2-img", "crash",
          [r"hvrt: panic: error: abort\(\) called"], PANIC),
     case("heap-exhaustion/gen1-elf", "gen1-elf", "crash",
@@ -92,6 +98,8 @@ CASES += [
     case("cmdline-unbalanced-quote/gen1-elf", "gen1-elf", "hello",
          [r"hvrt: boot: error: the command line has an unbalanced quote"], PANIC, args='"open',
          forbid=[r"hello, world"]),
+    case("framebuffer-console/gen2-img", "gen2-img", "hello", [r"^hello, world$"], 0,
+         screen=[(0, "hvrt "), (1, "command line: (none)"), (2, "arguments: 1: [hvrt]"), (8, "hello, world")]),
     case("acpi-poweroff/gen1-elf", "gen1-elf", "hello", [r"^hello, world$"], 0, debug_exit=False),
     case("acpi-poweroff/gen2-img", "gen2-img", "hello", [r"^hello, world$"], 0, debug_exit=False),
     case("acpi-poweroff-status/gen1-elf", "gen1-elf", "crash",

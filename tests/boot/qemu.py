@@ -61,11 +61,42 @@ def _machine_args(kind, image, args, workdir, debug_exit, memory):
     raise ValueError("unknown boot kind %r" % kind)
 
 
-def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=None):
-    """Boots image; returns a BootResult. marker: text whose first appearance is timed."""
+def _monitor(path, command, timeout=10):
+    """Sends one command to QEMU's human monitor on a unix socket; returns its answer."""
+    import socket
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        data = b""
+        while b"(qemu)" not in data and time.monotonic() < deadline:
+            data += s.recv(4096)
+        s.sendall(command.encode() + b"\n")
+        data = b""
+        while data.count(b"(qemu)") < 1 and time.monotonic() < deadline:
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data.decode("utf-8", "replace")
+
+
+def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=None, screendump=None):
+    """Boots image; returns a BootResult. marker: text whose first appearance is timed.
+
+    screendump: a .ppm path; the VM gets a VGA display (so UEFI offers a GOP
+    framebuffer), runs until it powers off (ACPI S5, QEMU kept alive with
+    -no-shutdown), and the screen is saved there.
+    """
     workdir = tempfile.mkdtemp(prefix="hvrt-boot-")
     try:
-        cmd = [QEMU] + _machine_args(kind, image, args, workdir, debug_exit, memory)
+        cmd = [QEMU] + _machine_args(kind, image, args, workdir, debug_exit and not screendump, memory)
+        monitor = os.path.join(workdir, "monitor.sock")
+        if screendump:
+            cmd += ["-device", "VGA", "-no-shutdown", "-monitor", "unix:%s,server,nowait" % monitor]
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
@@ -85,6 +116,11 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
                 if rest:
                     out += rest
                 break
+            if screendump and os.path.exists(monitor) and "shutdown" in _monitor(monitor, "info status"):
+                _monitor(monitor, "screendump %s" % screendump)
+                _monitor(monitor, "quit")
+                proc.wait(timeout=30)
+                continue
             if time.monotonic() - start > timeout:
                 proc.kill()
                 proc.wait()

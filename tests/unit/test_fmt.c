@@ -44,6 +44,18 @@ static void compare(const char *where, int host_n, int mine_n)
 /* Through a pointer: formats the compiler would (rightly) warn about. */
 static int (*volatile unchecked_snprintf)(char *, size_t, const char *, ...) = hvrt_snprintf;
 
+static int (*volatile unchecked_host_snprintf)(char *, size_t, const char *, ...) = snprintf;
+
+/* SAME for arguments the compiler's format check would refuse. */
+#define SAME_UNCHECKED(...)                                                                    \
+	do {                                                                                   \
+		memset(host, 0x7e, sizeof(host));                                              \
+		memset(mine, 0x7e, sizeof(mine));                                              \
+		int host_n_ = unchecked_host_snprintf(host, sizeof(host), __VA_ARGS__);        \
+		int mine_n_ = unchecked_snprintf(mine, sizeof(mine), __VA_ARGS__);             \
+		compare("line " STR(__LINE__) ": " #__VA_ARGS__, host_n_, mine_n_);            \
+	} while (0)
+
 /* Formats with hvrt only and checks the exact text. */
 #define IS(want, ...)                                                                          \
 	do {                                                                                   \
@@ -216,18 +228,22 @@ static void test_long_modifiers(void **state)
 static void test_short_modifiers(void **state)
 {
 	(void)state;
-	SAME("%hhd", 'A');
-	SAME("%hd", -1234);
-	SAME("%hu", 65535);
-	SAME("%hhd", 300);        /* 44 */
-	SAME("%hhd", 200);        /* -56 */
-	SAME("%hhu", 257);        /* 1 */
-	SAME("%hhx", -1);         /* ff */
-	SAME("%hhX", 0x1ab);      /* AB */
-	SAME("%hd", 70000);       /* 4464 */
-	SAME("%hd", 40000);       /* -25536 */
-	SAME("%hu", 65537);       /* 1 */
-	SAME("%hx", -1);          /* ffff */
+	SAME("%hhd", (signed char)'A');
+	SAME("%hhd", (signed char)-100);
+	SAME("%hd", (short)-1234);
+	SAME("%hu", (unsigned short)65535);
+	SAME("%hhx", (signed char)-1);  /* the promoted int is -1: ff, not ffffffff */
+	SAME("%hx", (short)-1);         /* ffff */
+	SAME("%hhu", (signed char)-56); /* 200 */
+	SAME("%hu", (short)-25536);     /* 40000 */
+	/* out-of-range ints, which C converts to the narrow type */
+	SAME_UNCHECKED("%hhd", 300);   /* 44 */
+	SAME_UNCHECKED("%hhd", 200);   /* -56 */
+	SAME_UNCHECKED("%hhu", 257);   /* 1 */
+	SAME_UNCHECKED("%hhX", 0x1ab); /* AB */
+	SAME_UNCHECKED("%hd", 70000);  /* 4464 */
+	SAME_UNCHECKED("%hd", 40000);  /* -25536 */
+	SAME_UNCHECKED("%hu", 65537);  /* 1 */
 	SAME("%02hhx%02hhx", (signed char)-16, (signed char)5); /* f005 */
 }
 
