@@ -132,10 +132,13 @@ int bootinfo_parse_multiboot(struct hvrt_boot_info *bi, uint32_t magic, uint64_t
 		return -EINVAL;
 	}
 	int err = parse_mmap(bi, mmap, mbi.mmap_length);
-	if (!err)
-		err = memmap_normalize(bi);
 	if (err)
 		return err;
+	err = memmap_normalize(bi);
+	if (err) {
+		hvrt_log(HVRT_LOG_ERROR, "boot", "memory map has more than %u regions", HVRT_MEMMAP_MAX);
+		return err;
+	}
 	if (memmap_bytes(bi, HVRT_MEM_RAM) == 0) {
 		hvrt_log(HVRT_LOG_ERROR, "boot", "the multiboot memory map describes no RAM");
 		return -ENOENT;

@@ -82,8 +82,21 @@ def main():
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--boot", action="store_true")
     ap.add_argument("--filter", default="")
+    ap.add_argument("--check", action="append", default=[], metavar="NAME=COMMAND",
+                    help="a shell command that must succeed, counted as one test")
     a = ap.parse_args()
     passed = failed = 0
+
+    for check in a.check:
+        name, _, command = check.partition("=")
+        p = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode == 0:
+            passed += 1
+            print("ok    check %s" % name)
+        else:
+            failed += 1
+            print("FAIL  check %s:\n%s" % (name, p.stdout.decode("utf-8", "replace")[-4000:]))
+        sys.stdout.flush()
 
     for binary in a.unit:
         if a.filter and a.filter not in binary:

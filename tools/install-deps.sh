@@ -3,7 +3,7 @@
 # nothing when every package is already present, so `make` can call it each time.
 set -eu
 
-PACKAGES="gcc make binutils gnu-efi newlib-source libcmocka-dev qemu-system-x86 ovmf \
+PACKAGES="gcc clang make binutils gnu-efi newlib-source libcmocka-dev qemu-system-x86 ovmf \
 mtools xorriso grub-pc-bin grub-common dosfstools gdisk valgrind python3 xz-utils bzip2 gzip"
 
 missing=""

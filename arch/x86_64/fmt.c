@@ -134,12 +134,14 @@ int hvrt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 					precision = precision * 10 + (*p++ - '0');
 			}
 		}
-		int longs = 0;
+		int longs = 0, shorts = 0;
 		bool size_t_arg = false;
 		while (*p == 'l' || *p == 'h' || *p == 'z') {
 			if (*p == 'l')
 				longs++;
-			else if (*p == 'z')
+			else if (*p == 'h')
+				shorts++;
+			else
 				size_t_arg = true;
 			p++;
 		}
@@ -157,6 +159,11 @@ int hvrt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				sv = va_arg(ap, long);
 			else
 				sv = va_arg(ap, int);
+			/* hh and h: the argument was promoted to int; print it at its own width. */
+			if (shorts >= 2)
+				sv = (signed char)sv;
+			else if (shorts == 1)
+				sv = (short)sv;
 			spec.negative = sv < 0;
 			uv = spec.negative ? (uint64_t)0 - (uint64_t)sv : (uint64_t)sv;
 			out_number(&o, uv, &spec);
@@ -172,6 +179,10 @@ int hvrt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				uv = va_arg(ap, unsigned long);
 			else
 				uv = va_arg(ap, unsigned int);
+			if (shorts >= 2)
+				uv = (unsigned char)uv;
+			else if (shorts == 1)
+				uv = (unsigned short)uv;
 			spec.base = *p == 'u' ? 10 : 16;
 			spec.upper = *p == 'X';
 			out_number(&o, uv, &spec);
@@ -193,7 +204,7 @@ int hvrt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				if (!s)
 					s = "(null)";
 				size_t n = 0;
-				while (s[n] && (precision < 0 || n < (size_t)precision))
+				while ((precision < 0 || n < (size_t)precision) && s[n])
 					n++;
 				out_string(&o, s, n, spec.width, spec.left);
 			}

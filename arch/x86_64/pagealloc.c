@@ -81,9 +81,11 @@ int pagealloc_reserve(struct pagealloc *pa, uint64_t base, uint64_t length)
 {
 	if (length == 0)
 		return 0;
+	const uint64_t last_page = UINT64_MAX & ~(uint64_t)(PAGE_SIZE - 1);
 	uint64_t lo = base & ~(uint64_t)(PAGE_SIZE - 1);
-	uint64_t hi = base + length < base ? UINT64_MAX & ~(uint64_t)(PAGE_SIZE - 1)
-					   : (base + length + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+	uint64_t end = base + length;
+	/* An end in the last page (or past 2^64) must not round up to 0: clamp it. */
+	uint64_t hi = end < base || end > last_page ? last_page : (end + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
 
 	for (unsigned i = 0; i < pa->count;) {
 		struct pagealloc_range *r = &pa->ranges[i];

@@ -6,7 +6,9 @@
  * by fake_map(). Each region ends flush against an inaccessible page, so any
  * read past what the map function handed out crashes the test.
  */
+#ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#endif
 
 #include <stdarg.h>
 #include <stddef.h>
