@@ -34,6 +34,9 @@ int memmap_normalize(struct hvrt_boot_info *bi);
  */
 int memmap_mark(struct hvrt_boot_info *bi, uint64_t base, uint64_t length, uint32_t type);
 
+/* Turns HVRT_MEM_BOOT_SERVICES regions into RAM and normalizes. */
+int memmap_reclaim_boot_services(struct hvrt_boot_info *bi);
+
 /* Total bytes of regions of the given type. */
 uint64_t memmap_bytes(const struct hvrt_boot_info *bi, uint32_t type);
 

@@ -25,9 +25,11 @@ _Static_assert(offsetof(struct efi_memory_descriptor, number_of_pages) == 24, "N
 #define EFI_PAGE_SHIFT 12
 
 /*
- * After ExitBootServices, boot-services memory is free; loader memory holds
- * hvrt's image, its stack and this very map; runtime services stay mapped
- * because UEFI ResetSystem is a power-off fallback.
+ * After ExitBootServices boot-services memory is free, except that the
+ * firmware's page tables, GDT and IDT are still loaded from it: it gets a type
+ * of its own until hvrt has replaced them. Loader memory holds hvrt's image,
+ * its stack and this very map; runtime services stay mapped because UEFI
+ * ResetSystem is a power-off fallback.
  */
 static uint32_t efi_type_to_hvrt(uint32_t efi_type)
 {
@@ -37,6 +39,7 @@ static uint32_t efi_type_to_hvrt(uint32_t efi_type)
 		return HVRT_MEM_BOOT;
 	case 3: /* EfiBootServicesCode */
 	case 4: /* EfiBootServicesData */
+		return HVRT_MEM_BOOT_SERVICES;
 	case 7: /* EfiConventionalMemory */
 		return HVRT_MEM_RAM;
 	case 5: /* EfiRuntimeServicesCode */
@@ -107,7 +110,7 @@ int bootinfo_parse_efi_map(struct hvrt_boot_info *bi, const void *map, size_t ma
 		hvrt_log(HVRT_LOG_ERROR, "boot", "memory map has more than %u regions", HVRT_MEMMAP_MAX);
 		return err;
 	}
-	if (memmap_bytes(bi, HVRT_MEM_RAM) == 0) {
+	if (memmap_bytes(bi, HVRT_MEM_RAM) + memmap_bytes(bi, HVRT_MEM_BOOT_SERVICES) == 0) {
 		hvrt_log(HVRT_LOG_ERROR, "boot", "the UEFI memory map describes no free RAM");
 		return -ENOENT;
 	}

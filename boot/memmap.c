@@ -110,6 +110,21 @@ int memmap_mark(struct hvrt_boot_info *bi, uint64_t base, uint64_t length, uint3
 	return memmap_normalize(bi);
 }
 
+/*
+ * memmap_reclaim_boot_services - UEFI boot-services memory becomes RAM
+ *
+ * Call once nothing of the firmware's is in use any more: its page tables,
+ * GDT and IDT live in that memory until hvrt has loaded its own.
+ * Return: 0 or -E2BIG (cannot happen: merging only shrinks the map).
+ */
+int memmap_reclaim_boot_services(struct hvrt_boot_info *bi)
+{
+	for (unsigned i = 0; i < bi->memmap_count; i++)
+		if (bi->memmap[i].type == HVRT_MEM_BOOT_SERVICES)
+			bi->memmap[i].type = HVRT_MEM_RAM;
+	return memmap_normalize(bi);
+}
+
 uint64_t memmap_bytes(const struct hvrt_boot_info *bi, uint32_t type)
 {
 	uint64_t total = 0;
@@ -123,6 +138,7 @@ const char *hvrt_mem_type_name(uint32_t type)
 {
 	static const char *const names[] = {
 		[HVRT_MEM_RAM] = "RAM",
+		[HVRT_MEM_BOOT_SERVICES] = "boot services",
 		[HVRT_MEM_ACPI_RECLAIM] = "ACPI",
 		[HVRT_MEM_BOOT] = "hvrt",
 		[HVRT_MEM_FIRMWARE] = "firmware",

@@ -3,8 +3,11 @@
  *
  * Order matters: the console first, so anything after can explain a failure;
  * the command line before any allocation, so `hvrt.memmap=raw` can show the
- * firmware's map untouched; ACPI before paging, since the BIOS data area at
- * 0x40e is in page 0, which the new map leaves out to catch NULL pointers.
+ * firmware's map untouched; the IDT before anything that follows firmware
+ * pointers, so a fault is reported rather than a silent reset; ACPI before
+ * paging, since the BIOS data area at 0x40e is in page 0, which the new map
+ * leaves out to catch NULL pointers; UEFI boot-services memory only after the
+ * new tables are loaded, since the firmware's tables live there until then.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -188,6 +191,26 @@ static void print_map(const struct hvrt_boot_info *bi)
 	}
 }
 
+/* Pages for the allocator: free RAM above 1 MiB; a range that no longer fits the list is left out. */
+static void give_pages(const struct hvrt_boot_info *bi, uint32_t type)
+{
+	for (unsigned i = 0; i < bi->memmap_count; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		if (r->type != type)
+			continue;
+		int err = pagealloc_add(&rt.pages, r->base, r->length);
+		if (err == -ENOSPC)
+			hvrt_log(HVRT_LOG_WARN, "memory", "more than %u free ranges: %llu KiB at 0x%llx left unused",
+				 PAGEALLOC_RANGES_MAX, (unsigned long long)(r->length >> 10),
+				 (unsigned long long)r->base);
+		else if (err)
+			boot_fail("page allocator", err);
+	}
+	int err = pagealloc_reserve(&rt.pages, 0, LOW_MEMORY_END);
+	if (err)
+		boot_fail("page allocator", err);
+}
+
 static void setup_memory(struct hvrt_boot_info *bi)
 {
 	int err = memmap_mark(bi, bi->image_base, bi->image_end - bi->image_base, HVRT_MEM_BOOT);
@@ -196,18 +219,18 @@ static void setup_memory(struct hvrt_boot_info *bi)
 	if (rt.memmap_print)
 		print_map(bi);
 
+	/* Boot-services memory waits: the firmware's page tables, GDT and IDT are still in use there. */
 	pagealloc_init(&rt.pages);
-	for (unsigned i = 0; i < bi->memmap_count; i++) {
-		const struct hvrt_mem_region *r = &bi->memmap[i];
-		if (r->type != HVRT_MEM_RAM)
-			continue;
-		err = pagealloc_add(&rt.pages, r->base, r->length);
-		if (err)
-			boot_fail("page allocator", err);
-	}
-	err = pagealloc_reserve(&rt.pages, 0, LOW_MEMORY_END);
+	give_pages(bi, HVRT_MEM_RAM);
+}
+
+/* After hvrt runs on its own descriptor and page tables, UEFI boot-services memory is free. */
+static void reclaim_boot_services(struct hvrt_boot_info *bi)
+{
+	give_pages(bi, HVRT_MEM_BOOT_SERVICES);
+	int err = memmap_reclaim_boot_services(bi);
 	if (err)
-		boot_fail("page allocator", err);
+		boot_fail("memory map", err);
 	rt.sys.ram_bytes = memmap_bytes(bi, HVRT_MEM_RAM) + memmap_bytes(bi, HVRT_MEM_BOOT);
 }
 
@@ -308,22 +331,30 @@ void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw, uint6
 	if (rt.memmap_raw && raw && raw->data)
 		print_raw_map(raw);
 
-	setup_acpi(bi);
-	stamp("acpi");
 	setup_memory(bi);
 	stamp("memory");
 
+	uint64_t guard = stack_lo - PAGE_SIZE;
 	struct trap_bounds bounds = {
 		.image_base = bi->image_base, .image_end = bi->image_end,
-		.stack_lo = stack_lo, .stack_hi = stack_hi,
+		.stack_lo = stack_lo, .stack_hi = stack_hi, .stack_guard = guard,
 	};
 	err = trap_init(&rt.pages, &bounds);
 	if (err)
 		boot_fail("descriptor tables", err);
 	stamp("traps");
-	err = paging_init(bi, &rt.pages);
+
+	setup_acpi(bi);
+	stamp("acpi");
+
+	struct paging_layout layout = {
+		.holes = { 0, guard }, .nholes = 2,
+		.wc_base = bi->fb.base, .wc_size = bi->fb.base ? bi->fb.size : 0,
+	};
+	err = paging_init(bi, &rt.pages, &layout);
 	if (err)
 		boot_fail("page tables", err);
+	reclaim_boot_services(bi);
 	stamp("paging");
 
 	setup_framebuffer(bi);

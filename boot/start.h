@@ -24,7 +24,8 @@ __attribute__((noreturn)) void boot_fail(const char *what, int err);
  * Brings the runtime up in order and runs the app's main(); never returns.
  * @bi:       boot info the entry filled (memory map, command line, tables)
  * @raw:      the firmware's own map, for diagnostics
- * @stack_lo, @stack_hi: the stack this runs on, for backtraces
+ * @stack_lo, @stack_hi: the stack this runs on, for backtraces; the page
+ *            below stack_lo must be spare: it becomes an unmapped guard page
  */
 __attribute__((noreturn)) void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw,
 					  uint64_t stack_lo, uint64_t stack_hi);

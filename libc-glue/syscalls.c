@@ -150,13 +150,19 @@ pid_t getpid(void)
 	return 1;
 }
 
-/* raise() lands here: the only process gets the signal, and no signal has a handler that survives. */
+/*
+ * raise() lands here: the only process (pid 1; 0 and -1 reach it too) gets
+ * the signal, and no signal has a handler that lets it go on. Signal 0 only
+ * asks whether the process exists.
+ */
 int kill(pid_t pid, int sig)
 {
-	if (pid != 1) {
+	if (pid != 1 && pid != 0 && pid != -1) {
 		errno = ESRCH;
 		return -1;
 	}
+	if (sig == 0)
+		return 0;
 	if (sig == SIGABRT)
 		hvrt_panic("abort() called");
 	hvrt_panic("signal %d raised", sig);
@@ -174,7 +180,13 @@ void __assert_func(const char *file, int line, const char *func, const char *exp
 		   func ? func : "");
 }
 
+/*
+ * The status reaches the host in 7 bits (QEMU's isa-debug-exit doubles it
+ * into an 8-bit exit code). Masking would turn exit(128) into success, so
+ * statuses 128..255 become 127, and any failure stays a failure.
+ */
 void _exit(int status)
 {
-	hvrt_poweroff(status & 0x7f);
+	int s = status & 0xff;
+	hvrt_poweroff(s > 127 ? 127 : s);
 }

@@ -90,9 +90,10 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 		errno = EINVAL;
 		return -1;
 	}
-	/* Beyond 500 years the product would overflow; nobody will notice the cap. */
-	uint64_t sec = (uint64_t)req->tv_sec < 15768000000ull ? (uint64_t)req->tv_sec : 15768000000ull;
-	uint64_t ns = sec * 1000000000ull + (uint64_t)req->tv_nsec;
+	/* Past UINT64_MAX ns (584 years) the sleep is simply endless. */
+	uint64_t sec = (uint64_t)req->tv_sec;
+	uint64_t ns = sec >= UINT64_MAX / 1000000000ull ? UINT64_MAX
+						       : sec * 1000000000ull + (uint64_t)req->tv_nsec;
 	lapic_sleep_until(tsc_deadline_after_ns(ns));
 	if (rem)
 		*rem = (struct timespec){ 0 };

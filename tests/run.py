@@ -68,7 +68,7 @@ def run_boot(c):
     if r.exit_code != c["status"]:
         problems.append("QEMU exit %s, expected %s" % (r.exit_code, c["status"]))
     if c["check"] and not problems:
-        why = c["check"](lines)
+        why = c["check"](r)
         if why:
             problems.append(why)
     if not problems:

@@ -10,6 +10,7 @@
 #include <hvrt/log.h>
 
 #include "arch/x86_64/console.h"
+#include "arch/x86_64/cpu.h"
 
 static struct console_state {
 	struct console_sink sinks[CONSOLE_SINKS_MAX];
@@ -30,10 +31,19 @@ void console_reset(void)
 	console.count = 0;
 }
 
+/*
+ * Interrupts are held off while the sinks run: a handler that logs must not
+ * land in the middle of a sink's state update (a framebuffer cursor, say).
+ */
 void hvrt_console_write(const char *buf, size_t len)
 {
+	int irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
+
+	cpu_irq_disable();
 	for (unsigned i = 0; i < console.count; i++)
 		console.sinks[i].write(console.sinks[i].ctx, buf, len);
+	if (irqs_were_on)
+		cpu_irq_enable();
 }
 
 void hvrt_log_set_level(enum hvrt_log_level level)

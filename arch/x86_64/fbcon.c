@@ -113,18 +113,14 @@ static void scroll_up(struct fbcon *con)
 {
 	size_t kept = (size_t)(con->rows - 1) * FONT8X16_HEIGHT;
 
-	if (con->stride == con->width) {
-		/* No padding to preserve: one move of the whole text area. */
-		memmove(con->pixels, scanline(con, FONT8X16_HEIGHT),
-			kept * con->stride * sizeof(uint32_t));
-	} else {
-		/* Stride padding may belong to someone else (or not be memory
-		 * at all), so move only the visible part of each scan line. */
-		for (size_t y = 0; y < kept; y++)
-			memmove(scanline(con, y),
-				scanline(con, y + FONT8X16_HEIGHT),
-				con->width * sizeof(uint32_t));
-	}
+	/*
+	 * One copy per scan line: source and destination lines never overlap, so
+	 * memcpy (newlib's is rep movs) serves, where -Os newlib's memmove goes a
+	 * byte at a time. Only the visible part of each line moves: stride
+	 * padding may belong to someone else, or not be memory at all.
+	 */
+	for (size_t y = 0; y < kept; y++)
+		memcpy(scanline(con, y), scanline(con, y + FONT8X16_HEIGHT), con->width * sizeof(uint32_t));
 	clear_lines(con, kept, FONT8X16_HEIGHT);
 }
 

@@ -99,10 +99,15 @@ int lapic_init(void)
 		return -ENODEV;
 	uint64_t base = cpu_rdmsr(MSR_IA32_APIC_BASE);
 	lapic.x2apic = (r.ecx & (1u << 21)) != 0;
-	base |= APIC_BASE_ENABLE;
-	if (lapic.x2apic)
+	/* Disabled to x2APIC in one write is an illegal transition (#GP): enable first. */
+	if (!(base & APIC_BASE_ENABLE)) {
+		base |= APIC_BASE_ENABLE;
+		cpu_wrmsr(MSR_IA32_APIC_BASE, base);
+	}
+	if (lapic.x2apic && !(base & APIC_BASE_X2APIC)) {
 		base |= APIC_BASE_X2APIC;
-	cpu_wrmsr(MSR_IA32_APIC_BASE, base);
+		cpu_wrmsr(MSR_IA32_APIC_BASE, base);
+	}
 	lapic.mmio = (uintptr_t)(base & 0x000ffffffffff000ull);
 	lapic.present = true;
 
@@ -137,7 +142,7 @@ uint64_t lapic_timer_hz(void)
 }
 
 /*
- * lapic_sleep_until - halt until the TSC passes a deadline
+ * lapic_sleep_until - halt until the TSC passes a deadline (UINT64_MAX: never)
  *
  * The TSC decides when the sleep is over; the timer only ends each halt, so
  * an early, late or lost timer interrupt costs a loop, never correctness.
@@ -145,6 +150,8 @@ uint64_t lapic_timer_hz(void)
 void lapic_sleep_until(uint64_t tsc_deadline)
 {
 	uint64_t tsc_hz_now = tsc_hz();
+	/* Halting needs interrupts on; a caller that had them off gets them back off. */
+	int irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
 
 	for (;;) {
 		uint64_t now = cpu_rdtsc();
@@ -165,4 +172,6 @@ void lapic_sleep_until(uint64_t tsc_deadline)
 		lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)ticks);
 		cpu_irq_enable_and_halt();
 	}
+	if (!irqs_were_on)
+		cpu_irq_disable();
 }

@@ -22,7 +22,16 @@
 #define SIZE_2M (2ull << 20)
 #define SIZE_4G (4ull << 30)
 
-enum cache_kind { CACHE_NONE = 0, CACHE_WB = 1, CACHE_UC = 2, CACHE_MIXED = 3 };
+#define CR4_LA57 (1ull << 12)
+
+/* Cache kinds as bits, so a range covering several is recognisably mixed. */
+enum cache_kind { CACHE_NONE = 0, CACHE_WB = 1, CACHE_UC = 2, CACHE_WC = 4 };
+
+/*
+ * PAT entry 1 is write-through at power-on; hvrt makes it write-combining for
+ * the framebuffer (PWT alone selects it). Entries 0 (WB) and 3 (UC) stay.
+ */
+#define PAT_VALUE 0x0007040600070106ull
 
 /* RAM of every kind is cacheable; MMIO, reserved space and holes are not. */
 static enum cache_kind region_cache(uint32_t type)
@@ -30,11 +39,30 @@ static enum cache_kind region_cache(uint32_t type)
 	return type == HVRT_MEM_MMIO || type == HVRT_MEM_RESERVED ? CACHE_UC : CACHE_WB;
 }
 
-/* The cache kind of [lo, hi): WB or UC when uniform, MIXED otherwise. Holes count as UC. */
-static enum cache_kind range_cache(const struct hvrt_boot_info *bi, uint64_t lo, uint64_t hi)
+static int single_kind(unsigned kinds)
 {
-	enum cache_kind kind = CACHE_NONE;
+	return kinds == CACHE_WB || kinds == CACHE_UC || kinds == CACHE_WC;
+}
+
+/*
+ * The cache kinds in [lo, hi) as a bit set; one bit when uniform. Space the
+ * map does not describe counts as UC; the write-combining range overrides.
+ */
+static unsigned range_cache(const struct hvrt_boot_info *bi, const struct paging_layout *layout, uint64_t lo,
+			    uint64_t hi)
+{
+	unsigned kind = CACHE_NONE;
 	uint64_t covered = 0;
+
+	if (layout->wc_size) {
+		uint64_t a = layout->wc_base > lo ? layout->wc_base : lo;
+		uint64_t b = layout->wc_base + layout->wc_size < hi ? layout->wc_base + layout->wc_size : hi;
+		if (a < b) {
+			if (a == lo && b == hi)
+				return CACHE_WC;
+			kind |= CACHE_WC;
+		}
+	}
 
 	for (unsigned i = 0; i < bi->memmap_count; i++) {
 		const struct hvrt_mem_region *r = &bi->memmap[i];
@@ -52,6 +80,7 @@ static enum cache_kind range_cache(const struct hvrt_boot_info *bi, uint64_t lo,
 
 struct paging_ctx {
 	struct pagealloc *pa;
+	const struct paging_layout *layout;
 	uint64_t *pml4;
 };
 
@@ -77,10 +106,29 @@ static uint64_t *next_level(struct paging_ctx *c, uint64_t *table, unsigned inde
 	return (uint64_t *)(uintptr_t)(table[index] & PTE_ADDR_MASK);
 }
 
-static uint64_t cache_bits(enum cache_kind kind)
+static uint64_t cache_bits(unsigned kind)
 {
-	/* PAT entry 3 (PCD|PWT) is UC in the power-on PAT, which hvrt leaves alone. */
-	return kind == CACHE_UC ? PTE_PCD | PTE_PWT : 0;
+	if (kind == CACHE_UC)
+		return PTE_PCD | PTE_PWT; /* PAT entry 3: UC */
+	if (kind == CACHE_WC)
+		return PTE_PWT; /* PAT entry 1: WC (PAT_VALUE) */
+	return 0;
+}
+
+static int block_has_hole(const struct paging_layout *layout, uint64_t addr)
+{
+	for (unsigned i = 0; i < layout->nholes; i++)
+		if (layout->holes[i] >= addr && layout->holes[i] < addr + SIZE_2M)
+			return 1;
+	return 0;
+}
+
+static int is_hole(const struct paging_layout *layout, uint64_t page)
+{
+	for (unsigned i = 0; i < layout->nholes; i++)
+		if (layout->holes[i] == page)
+			return 1;
+	return 0;
 }
 
 static int map_block(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint64_t addr)
@@ -94,9 +142,9 @@ static int map_block(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint
 	/* Neighbouring regions share blocks; the first visit classified the whole block. */
 	if (pd[pdi] & PTE_PRESENT)
 		return 0;
-	enum cache_kind kind = range_cache(bi, addr, addr + SIZE_2M);
-	/* The first block always gets small pages so that page 0 can stay unmapped: NULL faults. */
-	if (kind != CACHE_MIXED && addr != 0) {
+	/* Blocks with a hole (page 0: NULL faults; stack guards) always get small pages. */
+	unsigned kind = range_cache(bi, c->layout, addr, addr + SIZE_2M);
+	if (single_kind(kind) && !block_has_hole(c->layout, addr)) {
 		pd[pdi] = addr | PTE_PRESENT | PTE_WRITE | PTE_LARGE | cache_bits(kind);
 		return 0;
 	}
@@ -105,10 +153,9 @@ static int map_block(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint
 		return -ENOMEM;
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t page = addr + (uint64_t)i * PAGE_SIZE;
-		pt[i] = page | PTE_PRESENT | PTE_WRITE | cache_bits(range_cache(bi, page, page + PAGE_SIZE));
+		pt[i] = is_hole(c->layout, page) ? 0
+			: page | PTE_PRESENT | PTE_WRITE | cache_bits(range_cache(bi, c->layout, page, page + PAGE_SIZE));
 	}
-	if (addr == 0)
-		pt[0] = 0;
 	return 0;
 }
 
@@ -127,20 +174,38 @@ static int map_range(struct paging_ctx *c, const struct hvrt_boot_info *bi, uint
  * @bi: validated boot info (sorted memory map)
  * @pa: allocator for the tables
  *
+ * @layout: holes to leave and the write-combining range
+ *
  * All of the first 4 GiB is mapped (32-bit MMIO lives in its holes, often
  * undescribed). Above it only what the map calls RAM or MMIO: firmware also
  * reports reserved windows there, such as AMD's HyperTransport hole at
  * 1012 GiB, and mapping up to those would cost megabytes of tables.
  * Return: 0 or -ENOMEM; on error the firmware's tables stay loaded.
  */
-int paging_init(const struct hvrt_boot_info *bi, struct pagealloc *pa)
+int paging_init(const struct hvrt_boot_info *bi, struct pagealloc *pa, const struct paging_layout *layout)
 {
-	struct paging_ctx c = { .pa = pa };
+	struct paging_ctx c = { .pa = pa, .layout = layout };
+	uint64_t root;
 
 	c.pml4 = new_table(&c);
 	if (!c.pml4)
 		return -ENOMEM;
+	root = (uint64_t)(uintptr_t)c.pml4;
+	/*
+	 * Firmware that enabled 5-level paging left CR4.LA57 on, and it cannot be
+	 * cleared in long mode: put the 4-level tree under entry 0 of a PML5.
+	 */
+	if (cpu_read_cr4() & CR4_LA57) {
+		uint64_t *pml5 = new_table(&c);
+		if (!pml5)
+			return -ENOMEM;
+		pml5[0] = root | PTE_PRESENT | PTE_WRITE;
+		root = (uint64_t)(uintptr_t)pml5;
+	}
 	int err = map_range(&c, bi, 0, SIZE_4G);
+	/* The framebuffer may sit in a 64-bit BAR the memory map does not list. */
+	if (!err && layout->wc_size)
+		err = map_range(&c, bi, layout->wc_base, layout->wc_base + layout->wc_size);
 	for (unsigned i = 0; i < bi->memmap_count && !err; i++) {
 		const struct hvrt_mem_region *r = &bi->memmap[i];
 		uint64_t end = r->base + r->length;
@@ -151,6 +216,7 @@ int paging_init(const struct hvrt_boot_info *bi, struct pagealloc *pa)
 	}
 	if (err)
 		return err;
-	cpu_write_cr3((uint64_t)(uintptr_t)c.pml4);
+	cpu_wrmsr(MSR_IA32_PAT, PAT_VALUE);
+	cpu_write_cr3(root);
 	return 0;
 }

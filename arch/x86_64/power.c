@@ -60,6 +60,7 @@ void hvrt_poweroff(int status)
 	if (status == 0)
 		hvrt_log(HVRT_LOG_INFO, "power", "exit status 0");
 	if (power.acpi) {
+		hvrt_log(HVRT_LOG_INFO, "power", "powering off through ACPI S5");
 		int err = acpi_poweroff(power.acpi);
 		hvrt_log(HVRT_LOG_WARN, "power", "ACPI S5 power-off failed (%d)", err);
 	}

@@ -72,6 +72,9 @@ int rtc_read(uint8_t century_reg, struct rtc_time *t)
 
 	if (cmos_read(RTC_STATUS_B) == 0xff && cmos_read(RTC_STATUS_A) == 0xff)
 		return -ENODEV;
+	/* Index bit 7 is the NMI mask on port 0x70; the upper bank is not reached this way. */
+	if (century_reg >= 0x80)
+		century_reg = 0;
 	/* Two identical readings in a row cannot straddle an update. */
 	for (attempt = 0; attempt < RTC_READ_ATTEMPTS; attempt++) {
 		if (!read_raw(century_reg, &a) || !read_raw(century_reg, &b))

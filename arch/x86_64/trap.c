@@ -200,8 +200,14 @@ static __attribute__((noreturn)) void report_exception(const struct trap_frame *
 		hvrt_console_write(msg, sizeof(msg) - 1);
 		hvrt_poweroff(HVRT_EXIT_PANIC);
 	}
+	uint64_t cr2 = cpu_read_cr2();
 	if (f->vector == 14)
 		describe_page_fault(f->error_code, detail, sizeof(detail));
+	/* An overflow faults on the guard page, and pushing that fault's frame faults again: #DF. */
+	if ((f->vector == 14 || f->vector == 8) && trap.bounds.stack_guard &&
+	    in_range(cr2, trap.bounds.stack_guard, trap.bounds.stack_guard + PAGE_SIZE))
+		hvrt_log(HVRT_LOG_ERROR, "trap", "stack overflow: the %llu KiB stack ran into its guard page",
+			 (unsigned long long)((trap.bounds.stack_hi - trap.bounds.stack_lo) >> 10));
 	hvrt_log(HVRT_LOG_ERROR, "trap", "CPU exception %llu: %s, error code 0x%llx%s",
 		 (unsigned long long)f->vector, exception_names[f->vector],
 		 (unsigned long long)f->error_code, detail);

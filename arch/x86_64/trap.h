@@ -30,6 +30,7 @@ typedef void (*trap_handler_fn)(void *ctx, struct trap_frame *frame);
 struct trap_bounds {
 	uint64_t image_base, image_end;
 	uint64_t stack_lo, stack_hi;
+	uint64_t stack_guard; /* unmapped page below the stack: a fault there is an overflow */
 };
 
 /*

@@ -14,8 +14,12 @@
 #define PIT_HZ 1193182u
 #define PM_TIMER_HZ 3579545u
 #define CALIBRATE_MS 10
-/* Polls before a reference timer is declared dead; far above what 10 ms needs. */
-#define CALIBRATE_SPIN_LIMIT 50000000u
+/*
+ * Polls before a reference timer is declared dead: 10 ms takes some 10^4 to
+ * 10^5 port reads even where each one traps to the hypervisor, and a dead
+ * timer must cost seconds at most, not minutes.
+ */
+#define CALIBRATE_SPIN_LIMIT 2000000u
 /* Below this the measurement is not believable (TSCs of x86_64 CPUs run at hundreds of MHz or more). */
 #define TSC_HZ_MIN 100000000ull
 #define TSC_HZ_ASSUMED 2000000000ull
@@ -127,8 +131,14 @@ uint64_t tsc_uptime_ns(void)
 	return tsc_ticks_to_ns(cpu_rdtsc() - tsc.boot_tsc, tsc.hz);
 }
 
+/* Saturates at UINT64_MAX ("never") instead of wrapping into a deadline in the past. */
 uint64_t tsc_deadline_after_ns(uint64_t ns)
 {
-	uint64_t ticks = ns / 1000000000ull * tsc.hz + ns % 1000000000ull * tsc.hz / 1000000000ull;
-	return cpu_rdtsc() + ticks;
+	uint64_t now = cpu_rdtsc();
+	uint64_t sec = ns / 1000000000ull;
+
+	if (tsc.hz && sec > (UINT64_MAX - now) / tsc.hz)
+		return UINT64_MAX;
+	uint64_t ticks = sec * tsc.hz + ns % 1000000000ull * tsc.hz / 1000000000ull;
+	return ticks > UINT64_MAX - now ? UINT64_MAX : now + ticks;
 }

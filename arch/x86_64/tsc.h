@@ -20,7 +20,7 @@ uint64_t tsc_hz(void);
 uint64_t tsc_ticks_to_ns(uint64_t ticks, uint64_t hz);
 /* Nanoseconds since tsc_init. */
 uint64_t tsc_uptime_ns(void);
-/* TSC value ns nanoseconds from now. */
+/* TSC value ns nanoseconds from now, UINT64_MAX when that is beyond the counter. */
 uint64_t tsc_deadline_after_ns(uint64_t ns);
 
 #endif

@@ -147,7 +147,9 @@ static __attribute__((noreturn, used)) void efi_after_exit(struct efi_handover *
 
 static __attribute__((noreturn)) void switch_stack(struct efi_handover *h, UINTN map_size, UINTN desc_size)
 {
-	__asm__ volatile("movq %0, %%rsp\n\t"
+	/* UEFI does not promise interrupts off after ExitBootServices; the firmware's handlers are gone. */
+	__asm__ volatile("cli\n\t"
+			 "movq %0, %%rsp\n\t"
 			 "xorl %%ebp, %%ebp\n\t"
 			 "call efi_after_exit\n\t"
 			 "ud2"
@@ -196,7 +198,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	UINTN map_capacity = map_size + EFI_MAP_SLACK_DESCRIPTORS * desc_size;
 
 	UINTN head = (sizeof(struct efi_handover) + 15) & ~(UINTN)15;
-	UINTN total = head + ((map_capacity + 15) & ~(UINTN)15) + EFI_STACK_SIZE;
+	/* A spare page below the stack: hvrt_start leaves it unmapped to catch overflows. */
+	UINTN total = head + ((map_capacity + 15) & ~(UINTN)15) + EFI_PAGE_SIZE + EFI_STACK_SIZE;
 	EFI_PHYSICAL_ADDRESS block = 0;
 	status = uefi_call_wrapper(bs->AllocatePages, 4, AllocateAnyPages, EfiLoaderData,
 				   EFI_SIZE_TO_PAGES(total), &block);
@@ -224,16 +227,26 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	 * since GetMemoryMap (a timer event may allocate): fetch it again, with
 	 * no allocation in between, and retry.
 	 */
+	int tried_exit = 0;
 	for (int attempt = 0; attempt < EFI_EXIT_ATTEMPTS; attempt++) {
 		map_size = h->map_capacity;
 		status = uefi_call_wrapper(bs->GetMemoryMap, 5, &map_size, (EFI_MEMORY_DESCRIPTOR *)h->map,
 					   &map_key, &desc_size, &desc_version);
 		if (status != EFI_SUCCESS)
 			break;
+		tried_exit = 1;
 		status = uefi_call_wrapper(bs->ExitBootServices, 2, image, map_key);
 		if (status == EFI_SUCCESS)
 			switch_stack(h, map_size, desc_size);
 	}
-	efi_puts(st, L"hvrt: ExitBootServices failed; cannot start\r\n");
-	return status;
+	if (!tried_exit) {
+		efi_puts(st, L"hvrt: GetMemoryMap failed; cannot start\r\n");
+		return status;
+	}
+	/*
+	 * After a failed ExitBootServices only GetMemoryMap may be called: the
+	 * firmware may be half shut down. Report on COM1 and stop.
+	 */
+	boot_console_init();
+	boot_fail("ExitBootServices failed", -EIO);
 }

@@ -134,7 +134,9 @@ boot_pdpt:
 	.skip 4096
 boot_pd:
 	.skip 4 * 4096
-	.p2align 4
+	.p2align 12
+boot_stack_guard:                  /* left unmapped by hvrt_start: an overflow faults */
+	.skip 4096
 	.globl boot_stack_bottom, boot_stack_top
 boot_stack_bottom:
 	.skip BOOT_STACK_SIZE

@@ -5,6 +5,8 @@
  *   crash abort      abort(): panic with a backtrace, exit 125
  *   crash assert     a failed assert(): panic naming the expression, exit 125
  *   crash oom        malloc until it fails: a clear message, then exit 3
+ *   crash stack      recurse without end: the stack overflow is reported, exit 125
+ *   crash exit N     exit(N), to check how statuses reach the host
  *   crash sleep      nanosleep 50 ms, then usleep 20 ms, reporting how long each took; exit 0
  */
 #include <assert.h>
@@ -43,6 +45,17 @@ static long long elapsed_ns(const struct timespec *a, const struct timespec *b)
 	return (b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
 }
 
+/* Each frame keeps a buffer live across the call, so the compiler cannot turn this into a loop. */
+static __attribute__((noinline)) unsigned recurse(unsigned depth)
+{
+	volatile char frame[512];
+
+	frame[0] = (char)depth;
+	if (depth == ~0u) /* never true: it only makes the recursion look finite to the compiler */
+		return 0;
+	return recurse(depth + 1) + frame[0];
+}
+
 static int sleep_check(void)
 {
 	struct timespec a, b, req = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
@@ -60,6 +73,12 @@ static int sleep_check(void)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	long long ns2 = elapsed_ns(&a, &b);
 	printf("usleep %lld us\n", ns2 / 1000);
+
+	/* The host times this one: a wrong TSC frequency would fool the guest's own clock. */
+	printf("sleep 1 s: start\n");
+	fflush(stdout);
+	sleep(1);
+	printf("sleep 1 s: end\n");
 	return ns >= req.tv_nsec && ns2 >= 20000000LL ? 0 : 2;
 }
 
@@ -77,6 +96,10 @@ int main(int argc, char **argv)
 		return exhaust_heap();
 	if (strcmp(mode, "sleep") == 0)
 		return sleep_check();
+	if (strcmp(mode, "stack") == 0)
+		return (int)recurse(0);
+	if (strcmp(mode, "exit") == 0 && argc > 2)
+		exit(atoi(argv[2]));
 	write_through(NULL);
 	printf("still running after a NULL write: page 0 is mapped\n");
 	return 1;

@@ -29,13 +29,14 @@ enum hvrt_boot_path {
  * regions the higher (more restrictive) type wins.
  */
 enum hvrt_mem_type {
-	HVRT_MEM_RAM = 1,          /* free RAM */
-	HVRT_MEM_ACPI_RECLAIM = 2, /* ACPI tables; RAM, kept intact */
-	HVRT_MEM_BOOT = 3,         /* RAM in use by hvrt's image and boot data */
-	HVRT_MEM_FIRMWARE = 4,     /* UEFI runtime code and data */
-	HVRT_MEM_ACPI_NVS = 5,     /* firmware-reserved RAM */
-	HVRT_MEM_RESERVED = 6,     /* reserved, unusable or unknown */
-	HVRT_MEM_MMIO = 7,         /* device memory: mapped uncached */
+	HVRT_MEM_RAM = 1,           /* free RAM */
+	HVRT_MEM_BOOT_SERVICES = 2, /* UEFI boot-services memory: RAM once hvrt runs on its own tables */
+	HVRT_MEM_ACPI_RECLAIM = 3,  /* ACPI tables; RAM, kept intact */
+	HVRT_MEM_BOOT = 4,          /* RAM in use by hvrt's image and boot data */
+	HVRT_MEM_FIRMWARE = 5,      /* UEFI runtime code and data */
+	HVRT_MEM_ACPI_NVS = 6,      /* firmware-reserved RAM */
+	HVRT_MEM_RESERVED = 7,      /* reserved, unusable or unknown */
+	HVRT_MEM_MMIO = 8,          /* device memory: mapped uncached */
 };
 
 struct hvrt_mem_region {

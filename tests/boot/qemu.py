@@ -22,11 +22,19 @@ QEMU = "qemu-system-x86_64"
 
 
 class BootResult:
-    def __init__(self, exit_code, output, first_line_s, timed_out):
+    def __init__(self, exit_code, output, first_line_s, timed_out, line_times):
         self.exit_code = exit_code
         self.output = output
         self.first_line_s = first_line_s  # seconds from QEMU start to `marker`, or None
         self.timed_out = timed_out
+        self.line_times = line_times      # (seconds from QEMU start, line) as each line arrived
+
+    def line_time(self, text):
+        """Host time at which the first line containing text arrived, or None."""
+        for t, line in self.line_times:
+            if text in line:
+                return t
+        return None
 
 
 def _machine_args(kind, image, args, workdir, debug_exit, memory):
@@ -103,11 +111,17 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
         out = bytearray()
         first = None
         timed_out = False
+        line_times = []
+        pending = b""
         os.set_blocking(proc.stdout.fileno(), False)
         while True:
             chunk = proc.stdout.read(65536)
             if chunk:
                 out += chunk
+                now = time.monotonic() - start
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                line_times += [(now, l.decode("utf-8", "replace").rstrip("\r")) for l in lines]
                 if marker and first is None and marker.encode() in out:
                     first = time.monotonic() - start
                 continue
@@ -130,7 +144,7 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
         if marker and first is None and marker.encode() in out:
             first = time.monotonic() - start
         text = out.decode("utf-8", "replace").replace("\r\n", "\n")
-        return BootResult(proc.returncode, text, first, timed_out)
+        return BootResult(proc.returncode, text, first, timed_out, line_times)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -82,6 +82,7 @@ void cpu_halt(void)
 void cpu_irq_enable(void) {}
 void cpu_irq_disable(void) {}
 void cpu_irq_enable_and_halt(void) { cpu_halt(); }
+uint64_t cpu_read_rflags(void) { return 0x2; /* interrupts off, as in a unit test */ }
 uint64_t cpu_read_rbp(void) { return (uint64_t)(uintptr_t)__builtin_frame_address(0); }
 
 void cpu_stop(void)

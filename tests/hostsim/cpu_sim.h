@@ -48,6 +48,7 @@ void cpu_halt(void);
 void cpu_irq_enable(void);
 void cpu_irq_disable(void);
 void cpu_irq_enable_and_halt(void);
+uint64_t cpu_read_rflags(void);
 uint64_t cpu_read_rbp(void);
 __attribute__((noreturn)) void cpu_stop(void);
 

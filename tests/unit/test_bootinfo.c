@@ -312,8 +312,8 @@ static void efi_free(struct efi_builder *b)
 /* ================= captured firmware maps ================= */
 
 /*
- * OVMF q35 256 MiB: 118 descriptors of 48 bytes. Boot-services memory and
- * conventional memory merge into RAM, loader memory is hvrt's, runtime
+ * OVMF q35 256 MiB: 118 descriptors of 48 bytes. Once reclaimed, boot-services
+ * memory and conventional memory merge into RAM, loader memory is hvrt's, runtime
  * services are firmware; the MMCONFIG window at 0xb0000000 is reserved.
  */
 static const struct expect_region ovmf_expected[] = {
@@ -352,6 +352,11 @@ static void test_efi_ovmf_fixture(void **state)
 	assert_int_equal(f.len, 118 * 48);
 
 	assert_int_equal(bootinfo_parse_efi_map(bi, f.data, f.len, f.desc_size), 0);
+	/* Until hvrt runs on its own tables, boot-services memory is kept apart (totals from the bytes). */
+	assert_int_equal(memmap_bytes(bi, HVRT_MEM_RAM), 0xd0d5000);
+	assert_int_equal(memmap_bytes(bi, HVRT_MEM_BOOT_SERVICES), 0x2858000);
+	assert_int_equal(memmap_reclaim_boot_services(bi), 0);
+	assert_int_equal(memmap_bytes(bi, HVRT_MEM_BOOT_SERVICES), 0);
 	ASSERT_REGIONS(bi, ovmf_expected);
 	assert_int_equal(memmap_bytes(bi, HVRT_MEM_RAM), 0xf92d000);
 	assert_int_equal(memmap_bytes(bi, HVRT_MEM_BOOT), 0xff000);
@@ -437,8 +442,8 @@ static void test_efi_type_mapping(void **state)
 		[0] = HVRT_MEM_RESERVED,      /* EfiReservedMemoryType */
 		[1] = HVRT_MEM_BOOT,          /* LoaderCode */
 		[2] = HVRT_MEM_BOOT,          /* LoaderData */
-		[3] = HVRT_MEM_RAM,           /* BootServicesCode */
-		[4] = HVRT_MEM_RAM,           /* BootServicesData */
+		[3] = HVRT_MEM_BOOT_SERVICES, /* BootServicesCode */
+		[4] = HVRT_MEM_BOOT_SERVICES, /* BootServicesData */
 		[5] = HVRT_MEM_FIRMWARE,      /* RuntimeServicesCode */
 		[6] = HVRT_MEM_FIRMWARE,      /* RuntimeServicesData */
 		[7] = HVRT_MEM_RAM,           /* ConventionalMemory */
@@ -482,7 +487,7 @@ static void test_efi_unsorted_overlapping(void **state)
 {
 	struct efi_builder b = { .desc_size = 40 };
 	static const struct expect_region want[] = {
-		{ 0x1000, 0x3000, HVRT_MEM_RAM },
+		{ 0x1000, 0x3000, HVRT_MEM_BOOT_SERVICES },
 		{ 0x4000, 0x1000, HVRT_MEM_MMIO },
 		{ 0x5000, 0x3000, HVRT_MEM_RAM },
 		{ 0x100000, 0x2000, HVRT_MEM_BOOT },
@@ -643,13 +648,13 @@ static void test_efi_many_mergeable(void **state)
 {
 	struct efi_builder b = { .desc_size = 48 };
 	static const struct expect_region want[] = {
-		{ 0x100000, 0x1000ull * 600, HVRT_MEM_RAM },
+		{ 0x100000, 0x1000ull * 600, HVRT_MEM_BOOT_SERVICES },
 		{ 0x100000 + 0x1000ull * 600, 0x1000ull * 600, HVRT_MEM_MMIO },
 	};
 
 	(void)state;
-	for (unsigned i = 0; i < 600; i++) /* forwards, alternating code/data types that both map to RAM */
-		efi_desc(&b, i % 2 ? 3 : 7, 0x100000 + 0x1000ull * i, 1);
+	for (unsigned i = 0; i < 600; i++) /* forwards, alternating boot-services code and data: one type */
+		efi_desc(&b, i % 2 ? 3 : 4, 0x100000 + 0x1000ull * i, 1);
 	for (unsigned i = 600; i-- > 0;) /* backwards */
 		efi_desc(&b, 11, 0x100000 + 0x1000ull * (600 + i), 1);
 	assert_int_equal(bootinfo_parse_efi_map(bi, b.buf, b.len, b.desc_size), 0);
@@ -1157,6 +1162,7 @@ static void test_names(void **state)
 {
 	(void)state;
 	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_RAM), "RAM");
+	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_BOOT_SERVICES), "boot services");
 	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_ACPI_RECLAIM), "ACPI");
 	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_BOOT), "hvrt");
 	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_FIRMWARE), "firmware");
@@ -1164,7 +1170,7 @@ static void test_names(void **state)
 	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_RESERVED), "reserved");
 	assert_string_equal(hvrt_mem_type_name(HVRT_MEM_MMIO), "MMIO");
 	assert_string_equal(hvrt_mem_type_name(0), "?");
-	assert_string_equal(hvrt_mem_type_name(8), "?");
+	assert_string_equal(hvrt_mem_type_name(9), "?");
 	assert_string_equal(hvrt_mem_type_name(0xffffffffu), "?");
 	assert_string_equal(hvrt_boot_path_name(HVRT_BOOT_UEFI), "UEFI");
 	assert_string_equal(hvrt_boot_path_name(HVRT_BOOT_MULTIBOOT), "multiboot");
