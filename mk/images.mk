@@ -2,18 +2,18 @@
 # BIOS-bootable GRUB ISO (Gen1) and a GPT disk with an EFI system partition
 # (Gen2). No root, loop devices or mounts: mtools and sgdisk work on files.
 
-# $(call app_rules,NAME,OUTDIR,SOURCES)
+# $(call app_rules,NAME,OUTDIR,SOURCES,EXTRA_CFLAGS)
 define app_rules
 $(2)/$(1).app.o: $(3) $$(NEWLIB_STAMP) $$(FLAGS_STAMP)
 	@mkdir -p $$(@D)
 	@echo "  CC      $(3)"
-	$$(Q)$$(CC) $$(APP_CFLAGS) -c $(3) -o $$@
+	$$(Q)$$(CC) $$(APP_CFLAGS) $(4) -c $(3) -o $$@
 
 # GNU-EFI's start-up code applies only R_X86_64_RELATIVE relocations: -z defs
 # turns a missing symbol into a link error instead of a jump into nowhere.
 $(2)/$(1).so: $(2)/$(1).app.o $$(LIBHVRT) $$(LIBC) mk/images.mk
 	@echo "  LD      $$@"
-	$$(Q)$$(LD) -shared -Bsymbolic -nostdlib -znocombreloc -z defs --gc-sections --exclude-libs ALL -T $$(EFI_LDS) \
+	$$(Q)$$(LD) -shared -Bsymbolic -nostdlib -znocombreloc -z noexecstack -z defs --gc-sections --exclude-libs ALL -T $$(EFI_LDS) \
 		$$(EFI_CRT0) $(2)/$(1).app.o --start-group $$(LIBHVRT) $$(LIBC) $$(LIBGCC) $$(EFI_LIBS) --end-group \
 		-o $$@
 	$$(Q)! readelf -r $$@ | grep -q JUMP_SLOT || { echo "$$@: unresolved PLT relocations" >&2; rm -f $$@; exit 1; }
@@ -40,7 +40,7 @@ $(2)/$(1)-gen2.img: $(2)/$(1).efi
 endef
 
 EXAMPLE_OUT = $(BUILD)/examples/$(1)
-$(foreach e,$(EXAMPLES),$(eval $(call app_rules,$(e),$(call EXAMPLE_OUT,$(e)),examples/$(e)/main.c)))
+$(foreach e,$(EXAMPLES),$(eval $(call app_rules,$(e),$(call EXAMPLE_OUT,$(e)),examples/$(e)/main.c,-Werror)))
 
 EXAMPLE_IMAGES := $(foreach e,$(EXAMPLES),$(addprefix $(call EXAMPLE_OUT,$(e))/$(e),.efi .elf -gen1.iso -gen2.img))
 examples: $(LIBHVRT) $(EXAMPLE_IMAGES)

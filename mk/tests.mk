@@ -35,7 +35,7 @@ clang-check: $(NEWLIB_STAMP)
 	$(Q)for f in $(filter %.c,$(EFI_SRCS)); do \
 		clang $(subst $(GCC_INCLUDE),$(CLANG_INCLUDE),$(EFI_CFLAGS)) -c $$f -o /dev/null || exit 1; done
 	$(Q)for e in $(EXAMPLES); do \
-		clang $(subst $(GCC_INCLUDE),$(CLANG_INCLUDE),$(APP_CFLAGS)) -c examples/$$e/main.c -o /dev/null || exit 1; done
+		clang $(subst $(GCC_INCLUDE),$(CLANG_INCLUDE),$(APP_CFLAGS)) -Werror -c examples/$$e/main.c -o /dev/null || exit 1; done
 	$(Q)$(MAKE) -s --no-print-directory unit-bins HOST_CC=clang BUILD=$(BUILD)/clang >/dev/null
 
 # make test: everything, last line "N passed, N failed".
