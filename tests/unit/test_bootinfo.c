@@ -29,32 +29,8 @@
 
 #include "arch/x86_64/console.h"
 #include "boot/bootinfo.h"
+#include "tests/unit/log_capture.h"
 
-/* ---- captured log output ---- */
-
-static char logbuf[65536];
-static size_t loglen;
-
-static void log_sink(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	assert_true(loglen + len < sizeof(logbuf));
-	memcpy(logbuf + loglen, buf, len);
-	loglen += len;
-	logbuf[loglen] = '\0';
-}
-
-static void log_clear(void)
-{
-	loglen = 0;
-	logbuf[0] = '\0';
-}
-
-#define assert_logged(phrase)                                                                  \
-	do {                                                                                   \
-		if (!strstr(logbuf, (phrase)))                                                 \
-			fail_msg("log lacks \"%s\"; it holds:\n%s", (phrase), logbuf);         \
-	} while (0)
 
 static struct hvrt_boot_info *bi;
 static unsigned char *fixture_data; /* the loaded fixture: freed by teardown, even when a test fails */
@@ -62,8 +38,7 @@ static unsigned char *fixture_data; /* the loaded fixture: freed by teardown, ev
 static int setup(void **state)
 {
 	(void)state;
-	console_reset();
-	assert_int_equal(console_add_sink(log_sink, NULL), 0);
+	log_capture_start();
 	hvrt_log_set_level(HVRT_LOG_WARN);
 	log_clear();
 	bi = calloc(1, sizeof(*bi));

@@ -17,31 +17,17 @@
 
 #include "arch/x86_64/console.h"
 #include "boot/cmdline.h"
+#include "tests/unit/log_capture.h"
 
 /* ---- captured log output ---- */
 
-static char logbuf[8192];
-static size_t loglen;
-
-static void log_sink(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	assert_true(loglen + len < sizeof(logbuf));
-	memcpy(logbuf + loglen, buf, len);
-	loglen += len;
-	logbuf[loglen] = '\0';
-}
 
 static struct cmdline_args args;
 
 static int setup(void **state)
 {
 	(void)state;
-	console_reset();
-	assert_int_equal(console_add_sink(log_sink, NULL), 0);
-	hvrt_log_set_level(HVRT_LOG_WARN);
-	loglen = 0;
-	logbuf[0] = '\0';
+	log_capture_start();
 	memset(&args, 0x55, sizeof(args)); /* garbage, as on a fresh stack */
 	return 0;
 }

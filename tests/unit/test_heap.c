@@ -15,28 +15,8 @@
 
 #include "arch/x86_64/console.h"
 #include "libc-glue/heap.h"
+#include "tests/unit/log_capture.h"
 
-static char logbuf[8192];
-static size_t loglen;
-static unsigned loglines;
-
-static void log_sink(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	assert_true(loglen + len < sizeof(logbuf));
-	memcpy(logbuf + loglen, buf, len);
-	loglen += len;
-	logbuf[loglen] = '\0';
-	for (size_t i = 0; i < len; i++)
-		loglines += buf[i] == '\n';
-}
-
-static void log_clear(void)
-{
-	loglen = 0;
-	loglines = 0;
-	logbuf[0] = '\0';
-}
 
 #define BASE ((uintptr_t)0x40000000)
 #define SIZE ((size_t)0x100000)
@@ -47,10 +27,7 @@ static struct heap h;
 static int setup(void **state)
 {
 	(void)state;
-	console_reset();
-	assert_int_equal(console_add_sink(log_sink, NULL), 0);
-	hvrt_log_set_level(HVRT_LOG_WARN);
-	log_clear();
+	log_capture_start();
 	memset(&h, 0xaa, sizeof(h));
 	heap_init(&h, BASE, SIZE);
 	errno = 0;
