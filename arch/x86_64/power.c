@@ -64,8 +64,10 @@ void hvrt_poweroff(int status)
 		int err = acpi_poweroff(power.acpi);
 		hvrt_log(HVRT_LOG_WARN, "power", "ACPI S5 power-off failed (%d)", err);
 	}
-	if (power.firmware_off)
+	if (power.firmware_off) {
+		hvrt_log(HVRT_LOG_INFO, "power", "powering off through the firmware");
 		power.firmware_off(power.firmware_ctx, status);
+	}
 	hvrt_log(HVRT_LOG_ERROR, "power", "no way to power off; CPU halted (exit status %d)", status);
 	cpu_stop();
 }

@@ -20,12 +20,13 @@ BOOT_PATH = {"gen2-img": "UEFI", "gen2-efi": "UEFI", "gen1-elf": "multiboot", "g
 KINDS = ["gen2-efi", "gen2-img", "gen1-elf", "gen1-iso"]
 
 
-def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None, screen=()):
+def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None, screen=(),
+         machine=None):
     """screen: (text row, text) pairs the framebuffer console must show; the VM then gets a VGA
     display and powers off through ACPI S5 (QEMU exit 0), and its screen is compared with the font."""
     return {"name": name, "kind": kind, "image": image(example, kind), "args": args, "expect": list(expect),
             "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check,
-            "screen": list(screen)}
+            "screen": list(screen), "machine": machine}
 
 
 def _slept_long_enough(result):
@@ -127,6 +128,11 @@ CASES += [
     case("acpi-poweroff/gen2-efi", "gen2-efi", "hello",
          [r"^hello, world$", r"^hvrt: power: powering off through ACPI S5$"], 0, debug_exit=False,
          args="hvrt.log=info", forbid=[r"error:", r"warning:", r"S5 power-off failed"]),
+    # q35 without ACPI: no PM timer (the PIT calibrates), no S5: UEFI ResetSystem powers off.
+    case("no-acpi-firmware-poweroff/gen2-efi", "gen2-efi", "hello",
+         [r"hvrt: acpi: warning: no ACPI tables found", r"^TSC: \d+\.\d{3} MHz \(PIT\)",
+          r"^hello, world$", r"^hvrt: power: powering off through the firmware$"], 0,
+         debug_exit=False, machine="q35,acpi=off", args="hvrt.log=info", forbid=[r"ACPI S5"]),
     case("acpi-poweroff-status/gen1-elf", "gen1-elf", "crash",
          [r"hvrt: power: warning: exit status 125", r"powering off through ACPI S5"], 0, debug_exit=False,
          args="pagefault hvrt.log=info", forbid=[r"S5 power-off failed"]),

@@ -37,12 +37,12 @@ class BootResult:
         return None
 
 
-def _machine_args(kind, image, args, workdir, debug_exit, memory):
+def _machine_args(kind, image, args, workdir, debug_exit, memory, machine=None):
     common = ["-nodefaults", "-accel", "tcg", "-display", "none", "-serial", "stdio", "-no-reboot"]
     if debug_exit:
         common += ["-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
     if kind == "gen1-elf":
-        cmd = ["-machine", "pc", "-m", str(memory or 128), "-kernel", image]
+        cmd = ["-machine", machine or "pc", "-m", str(memory or 128), "-kernel", image]
         if args:
             cmd += ["-append", args]
         return common + cmd
@@ -53,9 +53,9 @@ def _machine_args(kind, image, args, workdir, debug_exit, memory):
             elf = image[: -len("-gen1.iso")] + ".elf"
             subprocess.run(["sh", "tools/mkiso.sh", elf, iso] + args.split(), check=True)
             image = iso
-        return common + ["-machine", "pc", "-m", str(memory or 128), "-cdrom", image]
+        return common + ["-machine", machine or "pc", "-m", str(memory or 128), "-cdrom", image]
     if kind == "gen2-img":
-        return common + ["-machine", "q35", "-m", str(memory or 256), "-bios", OVMF,
+        return common + ["-machine", machine or "q35", "-m", str(memory or 256), "-bios", OVMF,
                          "-drive", "file=%s,format=raw,if=ide,snapshot=on" % image]
     if kind == "gen2-efi":
         esp = os.path.join(workdir, "esp")
@@ -64,7 +64,7 @@ def _machine_args(kind, image, args, workdir, debug_exit, memory):
         shutil.copy(image, os.path.join(esp, name))
         with open(os.path.join(esp, "startup.nsh"), "w") as f:
             f.write("fs0:\\%s%s\r\n" % (name, " " + args if args else ""))
-        return common + ["-machine", "q35", "-m", str(memory or 256), "-bios", OVMF,
+        return common + ["-machine", machine or "q35", "-m", str(memory or 256), "-bios", OVMF,
                          "-drive", "file=fat:rw:%s,format=raw,if=ide" % esp]
     raise ValueError("unknown boot kind %r" % kind)
 
@@ -92,7 +92,8 @@ def _monitor(path, command, timeout=10):
         return data.decode("utf-8", "replace")
 
 
-def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=None, screendump=None):
+def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=None, screendump=None,
+         machine=None):
     """Boots image; returns a BootResult. marker: text whose first appearance is timed.
 
     screendump: a .ppm path; the VM gets a VGA display (so UEFI offers a GOP
@@ -101,7 +102,7 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
     """
     workdir = tempfile.mkdtemp(prefix="hvrt-boot-")
     try:
-        cmd = [QEMU] + _machine_args(kind, image, args, workdir, debug_exit and not screendump, memory)
+        cmd = [QEMU] + _machine_args(kind, image, args, workdir, debug_exit and not screendump, memory, machine)
         monitor = os.path.join(workdir, "monitor.sock")
         if screendump:
             cmd += ["-device", "VGA", "-no-shutdown", "-monitor", "unix:%s,server,nowait" % monitor]
