@@ -21,12 +21,12 @@ KINDS = ["gen2-efi", "gen2-img", "gen1-elf", "gen1-iso"]
 
 
 def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None, screen=(),
-         machine=None):
+         machine=None, stop_on=None):
     """screen: (text row, text) pairs the framebuffer console must show; the VM then gets a VGA
     display and powers off through ACPI S5 (QEMU exit 0), and its screen is compared with the font."""
     return {"name": name, "kind": kind, "image": image(example, kind), "args": args, "expect": list(expect),
             "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check,
-            "screen": list(screen), "machine": machine}
+            "screen": list(screen), "machine": machine, "stop_on": stop_on}
 
 
 def _slept_long_enough(result):
@@ -133,6 +133,11 @@ CASES += [
          [r"hvrt: acpi: warning: no ACPI tables found", r"^TSC: \d+\.\d{3} MHz \(PIT\)",
           r"^hello, world$", r"^hvrt: power: powering off through the firmware$"], 0,
          debug_exit=False, machine="q35,acpi=off", args="hvrt.log=info", forbid=[r"ACPI S5"]),
+    # pc without ACPI and without isa-debug-exit: nothing can power off; the VM must say so and halt.
+    case("no-way-to-power-off/gen1-elf", "gen1-elf", "crash",
+         [r"hvrt: acpi: warning: no ACPI tables found",
+          r"hvrt: power: error: no way to power off; CPU halted \(exit status 3\)$"], "stopped",
+         debug_exit=False, machine="pc,acpi=off", args="exit 3", stop_on="CPU halted"),
     case("acpi-poweroff-status/gen1-elf", "gen1-elf", "crash",
          [r"hvrt: power: warning: exit status 125", r"powering off through ACPI S5"], 0, debug_exit=False,
          args="pagefault hvrt.log=info", forbid=[r"S5 power-off failed"]),

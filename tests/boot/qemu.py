@@ -93,12 +93,14 @@ def _monitor(path, command, timeout=10):
 
 
 def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=None, screendump=None,
-         machine=None):
+         machine=None, stop_on=None):
     """Boots image; returns a BootResult. marker: text whose first appearance is timed.
 
     screendump: a .ppm path; the VM gets a VGA display (so UEFI offers a GOP
     framebuffer), runs until it powers off (ACPI S5, QEMU kept alive with
     -no-shutdown), and the screen is saved there.
+    stop_on: text after which the guest is expected to sit halted: QEMU is
+    stopped then, and exit_code is the string "stopped".
     """
     workdir = tempfile.mkdtemp(prefix="hvrt-boot-")
     try:
@@ -114,11 +116,18 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
         timed_out = False
         line_times = []
         pending = b""
+        stopped = False
         os.set_blocking(proc.stdout.fileno(), False)
         while True:
             chunk = proc.stdout.read(65536)
             if chunk:
                 out += chunk
+                if stop_on and stop_on.encode() in out and proc.poll() is None:
+                    time.sleep(0.5)  # anything it still prints comes now
+                    proc.kill()
+                    proc.wait()
+                    out += proc.stdout.read() or b""
+                    stopped = True
                 now = time.monotonic() - start
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
@@ -145,7 +154,7 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
         if marker and first is None and marker.encode() in out:
             first = time.monotonic() - start
         text = out.decode("utf-8", "replace").replace("\r\n", "\n")
-        return BootResult(proc.returncode, text, first, timed_out, line_times)
+        return BootResult("stopped" if stopped else proc.returncode, text, first, timed_out, line_times)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
