@@ -291,6 +291,8 @@ static void setup_heap(void)
 		boot_fail("no memory for the heap", -ENOMEM);
 	glue_heap_init((uintptr_t)base, (size_t)bytes);
 	rt.sys.heap_bytes = bytes;
+	hvrt_log(HVRT_LOG_DEBUG, "memory", "heap of %llu MiB at 0x%llx", (unsigned long long)(bytes >> 20),
+		 (unsigned long long)base);
 }
 
 static void fbcon_sink(void *con, const char *buf, size_t len)

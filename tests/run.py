@@ -44,7 +44,7 @@ def run_boot(c):
         os.close(fd)
     try:
         r = qemu.boot(c["kind"], c["image"], c["args"], debug_exit=c["debug_exit"], timeout=120,
-                      screendump=dump, machine=c["machine"], stop_on=c["stop_on"])
+                      screendump=dump, machine=c["machine"], stop_on=c["stop_on"], memory=c["memory"])
         problems = []
         for row, text in c["screen"]:
             if os.path.getsize(dump) == 0:

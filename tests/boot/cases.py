@@ -21,12 +21,12 @@ KINDS = ["gen2-efi", "gen2-img", "gen1-elf", "gen1-iso"]
 
 
 def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=True, check=None, screen=(),
-         machine=None, stop_on=None):
+         machine=None, stop_on=None, memory=None):
     """screen: (text row, text) pairs the framebuffer console must show; the VM then gets a VGA
     display and powers off through ACPI S5 (QEMU exit 0), and its screen is compared with the font."""
     return {"name": name, "kind": kind, "image": image(example, kind), "args": args, "expect": list(expect),
             "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check,
-            "screen": list(screen), "machine": machine, "stop_on": stop_on}
+            "screen": list(screen), "machine": machine, "stop_on": stop_on, "memory": memory}
 
 
 def _slept_long_enough(result):
@@ -97,6 +97,16 @@ CASES += [
          (127 << 1) | 1, args="exit 200"),
     case("exit-status-3/gen1-elf", "gen1-elf", "crash", [r"hvrt: power: warning: exit status 3"],
          (3 << 1) | 1, args="exit 3"),
+    # 6 GiB: RAM above 4 GiB is mapped, page tables still come from below, and the heap (half the
+    # free RAM, in the largest range) lands above 4 GiB, where oom writes into every MiB of it.
+    case("ram-above-4g/gen1-elf", "gen1-elf", "crash",
+         [r"^hvrt: memory: debug: heap of \d+ MiB at 0x1[0-9a-f]{8}$",
+          r"^malloc failed after (2[6-9]\d\d|3\d\d\d) MiB, as expected$"], (3 << 1) | 1,
+         args="oom hvrt.log=debug", memory="6G"),
+    case("ram-above-4g/gen2-efi", "gen2-efi", "hello",
+         [r"^RAM: (59\d\d|60\d\d|61\d\d) MiB usable, heap (29\d\d|30\d\d) MiB",
+          r"^hvrt: memory: debug: heap of \d+ MiB at 0x1[0-9a-f]{8}$", r"^hello, world$"], OK,
+         args="hvrt.log=debug", memory="6G"),
     case("heap-exhaustion/gen1-elf", "gen1-elf", "crash",
          [r"hvrt: heap: error: out of memory: \d+ more bytes asked, \d+ of \d+ in use",
           r"^malloc failed after \d+ MiB, as expected$"], (3 << 1) | 1, args="oom"),
