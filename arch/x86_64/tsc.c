@@ -139,6 +139,8 @@ uint64_t tsc_deadline_after_ns(uint64_t ns)
 
 	if (tsc.hz && sec > (UINT64_MAX - now) / tsc.hz)
 		return UINT64_MAX;
-	uint64_t ticks = sec * tsc.hz + ns % 1000000000ull * tsc.hz / 1000000000ull;
-	return ticks > UINT64_MAX - now ? UINT64_MAX : now + ticks;
+	/* Whole seconds fit (checked above); the fraction may still carry past the top. */
+	uint64_t whole = sec * tsc.hz;
+	uint64_t frac = ns % 1000000000ull * tsc.hz / 1000000000ull;
+	return frac > UINT64_MAX - now - whole ? UINT64_MAX : now + whole + frac;
 }
