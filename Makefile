@@ -1,7 +1,8 @@
 # hvrt: build the runtime, its examples and their boot images; run the tests.
 #
 #   make                 libhvrt.a and every example's .efi, .elf, Gen1 ISO and Gen2 disk image
-#   make run             boot an example in QEMU (EXAMPLE=hello GEN=2 ARGS="...")
+#   make run             boot an example in QEMU (EXAMPLE=hello GEN=2 ARGS="..."; with ARGS, Gen2
+#                        goes through the UEFI shell to pass them)
 #   make test            unit tests and QEMU boot tests; ends with "N passed, N failed"
 #   make bench           image sizes and boot time to main() beside a floor
 #   make APP=dir         build your own app from the C files in dir (see docs/build.md)
@@ -103,7 +104,7 @@ $(LIBHVRT): $(LIB_OBJS)
 include mk/images.mk
 include mk/tests.mk
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/examples $(BUILD)/apps -name '*.d' 2>/dev/null)
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/examples $(BUILD)/apps $(BUILD)/tests $(BUILD)/bench $(LIBHVRT)

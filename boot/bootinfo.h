@@ -8,6 +8,7 @@
 #ifndef HVRT_BOOT_BOOTINFO_H
 #define HVRT_BOOT_BOOTINFO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,9 @@ int memmap_mark(struct hvrt_boot_info *bi, uint64_t base, uint64_t length, uint3
 
 /* Turns HVRT_MEM_BOOT_SERVICES regions into RAM and normalizes. */
 int memmap_reclaim_boot_services(struct hvrt_boot_info *bi);
+
+/* True when [base, base+length) lies wholly inside one region of the given type. */
+bool memmap_covers(const struct hvrt_boot_info *bi, uint64_t base, uint64_t length, uint32_t type);
 
 /* Total bytes of regions of the given type. */
 uint64_t memmap_bytes(const struct hvrt_boot_info *bi, uint32_t type);

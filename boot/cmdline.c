@@ -2,6 +2,7 @@
  * Command line: copy, limits, and splitting into argv.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <hvrt/log.h>
@@ -90,19 +91,30 @@ int cmdline_split(struct cmdline_args *args, const char *line)
 
 /*
  * cmdline_take_runtime_options - remove "hvrt.KEY=VALUE" words from argv
- * @args:   split command line; argv[0] is never taken
+ * @args:   split command line
  * @handle: called for each option with key (after "hvrt.") and value ("" if
  *          no '='); returns 0 or a negative errno, which is logged as a warning
  * @ctx:    passed to handle
+ *
+ * argv[0] is normally the program's path, but a loader that passes no path
+ * (a UEFI boot entry's load options, a GRUB entry naming the file once)
+ * leaves an option there: it is taken too, and argv[0] becomes "hvrt".
  * Return: the number of options taken.
  */
 int cmdline_take_runtime_options(struct cmdline_args *args,
 				 int (*handle)(void *ctx, const char *key, const char *value), void *ctx)
 {
 	static const char prefix[] = "hvrt.";
-	int taken = 0, kept = args->argc > 0 ? 1 : 0;
+	static char runtime_name[] = "hvrt";
+	int taken = 0, kept = 1;
 
-	for (int i = kept; i < args->argc; i++) {
+	if (args->argc == 0)
+		return 0;
+	bool path_missing = strncmp(args->argv[0], prefix, sizeof(prefix) - 1) == 0;
+	char *first = args->argv[0];
+	for (int i = 0; i < args->argc; i++) {
+		if (i == 0 && !path_missing)
+			continue;
 		char *word = args->argv[i];
 		if (strncmp(word, prefix, sizeof(prefix) - 1) != 0) {
 			args->argv[kept++] = word;
@@ -119,6 +131,7 @@ int cmdline_take_runtime_options(struct cmdline_args *args,
 			hvrt_log(HVRT_LOG_WARN, "boot", "ignoring option hvrt.%s=%s", key, value);
 		taken++;
 	}
+	args->argv[0] = path_missing ? runtime_name : first;
 	args->argc = kept;
 	args->argv[kept] = NULL;
 	return taken;

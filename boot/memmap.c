@@ -125,6 +125,19 @@ int memmap_reclaim_boot_services(struct hvrt_boot_info *bi)
 	return memmap_normalize(bi);
 }
 
+bool memmap_covers(const struct hvrt_boot_info *bi, uint64_t base, uint64_t length, uint32_t type)
+{
+	if (length == 0 || base + length < base)
+		return false;
+	/* The map is normalized: neighbours of one type are merged, so one region must hold it all. */
+	for (unsigned i = 0; i < bi->memmap_count; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		if (r->type == type && r->base <= base && base + length <= r->base + r->length)
+			return true;
+	}
+	return false;
+}
+
 uint64_t memmap_bytes(const struct hvrt_boot_info *bi, uint32_t type)
 {
 	uint64_t total = 0;

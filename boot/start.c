@@ -48,6 +48,8 @@ static struct runtime {
 	struct acpi_info acpi;
 	bool memmap_print;
 	bool memmap_raw;
+	bool acpi_tried;
+	uint32_t path; /* enum hvrt_boot_path, known from the first moment */
 	/* TSC at each start-up stage, printed with hvrt.log=debug once the TSC rate is known. */
 	struct boot_stamp {
 		const char *stage;
@@ -105,15 +107,21 @@ const char *hvrt_tsc_source_name(uint32_t source)
 	}
 }
 
-void boot_console_init(void)
+void boot_console_init(uint32_t path)
 {
+	rt.path = path;
 	if (uart_init(&rt.uart, UART_COM1) == 0)
 		console_add_sink(uart_write, &rt.uart);
 }
 
+static void setup_acpi(uint64_t rsdp_hint);
+
 void boot_fail(const char *what, int err)
 {
 	hvrt_log(HVRT_LOG_ERROR, "boot", "cannot start: %s (error %d)", what, err);
+	/* A Gen1 VM has no other way to power off than ACPI S5. */
+	if (!rt.acpi_tried)
+		setup_acpi(rt.bi ? rt.bi->acpi_rsdp : 0);
 	hvrt_poweroff(HVRT_EXIT_PANIC);
 }
 
@@ -127,9 +135,21 @@ void *hvrt_page_alloc(size_t count)
 	return (void *)(uintptr_t)addr;
 }
 
+/*
+ * Pages that are free already, or that the allocator could never have given
+ * out (hvrt's image, firmware memory, MMIO, the first megabyte), are a bug
+ * in the caller: stop before they are handed to someone else.
+ */
 void hvrt_page_free(void *pages, size_t count)
 {
-	int err = pagealloc_free(&rt.pages, (uint64_t)(uintptr_t)pages, count);
+	uint64_t addr = (uint64_t)(uintptr_t)pages;
+
+	if (count == 0)
+		return;
+	if (count > UINT64_MAX / PAGE_SIZE || addr < LOW_MEMORY_END ||
+	    !memmap_covers(rt.bi, addr, (uint64_t)count * PAGE_SIZE, HVRT_MEM_RAM))
+		hvrt_panic("hvrt_page_free(%p, %zu): not pages hvrt_page_alloc hands out", pages, count);
+	int err = pagealloc_free(&rt.pages, addr, count);
 	if (err)
 		hvrt_panic("hvrt_page_free(%p, %zu): %s", pages, count,
 			   err == -EINVAL ? "pages not allocated (double free?)" : "allocator full");
@@ -234,11 +254,13 @@ static void reclaim_boot_services(struct hvrt_boot_info *bi)
 	rt.sys.ram_bytes = memmap_bytes(bi, HVRT_MEM_RAM) + memmap_bytes(bi, HVRT_MEM_BOOT);
 }
 
-static void setup_acpi(const struct hvrt_boot_info *bi)
+/* Finds and parses the ACPI tables: from UEFI's pointer, or the legacy BIOS scan on multiboot. */
+static void setup_acpi(uint64_t rsdp_hint)
 {
-	uint64_t rsdp = bi->acpi_rsdp;
+	uint64_t rsdp = rsdp_hint;
 
-	if (!rsdp && bi->path == HVRT_BOOT_MULTIBOOT && acpi_find_rsdp(phys_identity_map, NULL, &rsdp) != 0)
+	rt.acpi_tried = true;
+	if (!rsdp && rt.path == HVRT_BOOT_MULTIBOOT && acpi_find_rsdp(phys_identity_map, NULL, &rsdp) != 0)
 		rsdp = 0;
 	if (!rsdp) {
 		hvrt_log(HVRT_LOG_WARN, "acpi", "no ACPI tables found");
@@ -346,7 +368,8 @@ void hvrt_start(struct hvrt_boot_info *bi, const struct boot_raw_map *raw, uint6
 		boot_fail("descriptor tables", err);
 	stamp("traps");
 
-	setup_acpi(bi);
+	if (!rt.acpi_tried)
+		setup_acpi(bi->acpi_rsdp);
 	stamp("acpi");
 
 	struct paging_layout layout = {

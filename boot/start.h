@@ -14,10 +14,16 @@ struct boot_raw_map {
 	size_t desc_size; /* UEFI descriptor stride; 0 for a multiboot map */
 };
 
-/* Brings up COM1 so that boot errors can be reported. Call first. */
-void boot_console_init(void);
+/*
+ * Brings up COM1 so that boot errors can be reported. Call first (after
+ * tsc_mark_start), with the boot path (enum hvrt_boot_path).
+ */
+void boot_console_init(uint32_t path);
 
-/* Reports a boot failure and stops the VM with HVRT_EXIT_PANIC. */
+/*
+ * Reports a boot failure and stops the VM with HVRT_EXIT_PANIC. When ACPI is
+ * not set up yet it is looked for first, so the VM can still power off.
+ */
 __attribute__((noreturn)) void boot_fail(const char *what, int err);
 
 /*

@@ -7,7 +7,7 @@ define app_rules
 $(2)/$(1).app.o: $(3) $$(NEWLIB_STAMP) $$(FLAGS_STAMP)
 	@mkdir -p $$(@D)
 	@echo "  CC      $(3)"
-	$$(Q)$$(CC) $$(APP_CFLAGS) $(4) -c $(3) -o $$@
+	$$(Q)$$(CC) $$(APP_CFLAGS) $(4) -MMD -MP -c $(3) -o $$@
 
 # GNU-EFI's start-up code applies only R_X86_64_RELATIVE relocations: -z defs
 # turns a missing symbol into a link error instead of a jump into nowhere.
@@ -40,6 +40,7 @@ $(2)/$(1)-gen2.img: $(2)/$(1).efi
 endef
 
 EXAMPLE_OUT = $(BUILD)/examples/$(1)
+, := ,
 $(foreach e,$(EXAMPLES),$(eval $(call app_rules,$(e),$(call EXAMPLE_OUT,$(e)),examples/$(e)/main.c,-Werror)))
 
 EXAMPLE_IMAGES := $(foreach e,$(EXAMPLES),$(addprefix $(call EXAMPLE_OUT,$(e))/$(e),.efi .elf -gen1.iso -gen2.img))
@@ -55,6 +56,9 @@ endif
 
 # make run: serial on this terminal; QEMU exits when the app does.
 OVMF := /usr/share/ovmf/OVMF.fd
+# Gen2 with ARGS: the UEFI shell runs the .efi from a FAT folder with that command line (after
+# its 5-second countdown); without ARGS, OVMF boots the GPT disk image as Hyper-V would.
+RUN_ESP = $(BUILD)/run-esp
 run: examples
 ifeq ($(GEN),1)
 	qemu-system-x86_64 -nodefaults -machine pc -accel tcg -m 128 -display none -serial stdio \
@@ -62,8 +66,12 @@ ifeq ($(GEN),1)
 		-kernel $(call EXAMPLE_OUT,$(EXAMPLE))/$(EXAMPLE).elf $(if $(ARGS),-append "$(ARGS)") ; \
 		s=$$?; echo "QEMU exit $$s (app exit status $$(( s >> 1 )))"; [ $$s = 1 ]
 else
+	@rm -rf $(RUN_ESP) && mkdir -p $(RUN_ESP)
+	@cp $(call EXAMPLE_OUT,$(EXAMPLE))/$(EXAMPLE).efi $(RUN_ESP)/
+	@printf 'fs0:\\%s.efi %s\r\n' "$(EXAMPLE)" "$(ARGS)" > $(RUN_ESP)/startup.nsh
 	qemu-system-x86_64 -nodefaults -machine q35 -accel tcg -m 256 -bios $(OVMF) -display none \
 		-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=1 -no-reboot \
-		-drive file=$(call EXAMPLE_OUT,$(EXAMPLE))/$(EXAMPLE)-gen2.img,format=raw,if=ide,snapshot=on ; \
+		$(if $(ARGS),-drive file=fat:rw:$(RUN_ESP)$(,)format=raw$(,)if=ide, \
+		-drive file=$(call EXAMPLE_OUT,$(EXAMPLE))/$(EXAMPLE)-gen2.img$(,)format=raw$(,)if=ide$(,)snapshot=on) ; \
 		s=$$?; echo "QEMU exit $$s (app exit status $$(( s >> 1 )))"; [ $$s = 1 ]
 endif

@@ -27,6 +27,8 @@ def run_unit(binary):
         out = p.stdout.decode("utf-8", "replace")
     except subprocess.TimeoutExpired as e:
         return 0, 1, (e.stdout or b"").decode("utf-8", "replace") + "\n(timed out)"
+    except OSError as e:
+        return 0, 1, "cannot run %s: %s" % (binary, e)
     passed = re.search(r"\[  PASSED  \] (\d+) test", out)
     failed = re.search(r"\[  FAILED  \] (\d+) test", out)
     n_pass = int(passed.group(1)) if passed else 0
@@ -38,6 +40,13 @@ def run_unit(binary):
 
 def run_boot(c):
     """Returns None when the case passed, else the reason."""
+    try:
+        return _run_boot(c)
+    except Exception as e:  # a broken case is a failed case, and the summary line still comes
+        return "the case could not run: %s: %s" % (type(e).__name__, e)
+
+
+def _run_boot(c):
     dump = None
     if c["screen"]:
         fd, dump = tempfile.mkstemp(suffix=".ppm", prefix="hvrt-screen-")

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 
 #include <hvrt/log.h>
 
@@ -16,6 +17,7 @@ static struct console_state {
 	struct console_sink sinks[CONSOLE_SINKS_MAX];
 	unsigned count;
 	enum hvrt_log_level level;
+	bool mid_line; /* the last byte written was not a newline */
 } console = { .level = HVRT_LOG_WARN };
 
 int console_add_sink(void (*write)(void *ctx, const char *buf, size_t len), void *ctx)
@@ -29,6 +31,7 @@ int console_add_sink(void (*write)(void *ctx, const char *buf, size_t len), void
 void console_reset(void)
 {
 	console.count = 0;
+	console.mid_line = false;
 }
 
 /*
@@ -42,6 +45,8 @@ void hvrt_console_write(const char *buf, size_t len)
 	cpu_irq_disable();
 	for (unsigned i = 0; i < console.count; i++)
 		console.sinks[i].write(console.sinks[i].ctx, buf, len);
+	if (len)
+		console.mid_line = buf[len - 1] != '\n';
 	if (irqs_were_on)
 		cpu_irq_enable();
 }
@@ -64,11 +69,12 @@ enum hvrt_log_level hvrt_log_get_level(void)
  *
  * Lines longer than the buffer are cut and end in "...", never split.
  */
+/* One log line; it starts on a new line even when the app left its own unfinished. */
 static void log_line(const char *module, const char *tag, const char *fmt, va_list ap)
 {
 	char line[256];
 
-	int n = hvrt_snprintf(line, sizeof(line), "hvrt: %s: %s", module, tag);
+	int n = hvrt_snprintf(line, sizeof(line), "%shvrt: %s: %s", console.mid_line ? "\n" : "", module, tag);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
 	int m = hvrt_vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

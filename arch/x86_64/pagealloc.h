@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define PAGE_SIZE 4096u
-#define PAGEALLOC_RANGES_MAX 64
+#define PAGEALLOC_RANGES_MAX 32
 
 struct pagealloc_range {
 	uint64_t base; /* page aligned */

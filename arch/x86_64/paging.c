@@ -106,12 +106,17 @@ static uint64_t *next_level(struct paging_ctx *c, uint64_t *table, unsigned inde
 	return (uint64_t *)(uintptr_t)(table[index] & PTE_ADDR_MASK);
 }
 
-static uint64_t cache_bits(unsigned kind)
+/*
+ * A 4 KiB page may still straddle kinds (a framebuffer whose size is not a
+ * whole number of pages, RAM ending mid-page): it takes the most restrictive
+ * one present, never write-back by default.
+ */
+static uint64_t cache_bits(unsigned kinds)
 {
-	if (kind == CACHE_UC)
-		return PTE_PCD | PTE_PWT; /* PAT entry 3: UC */
-	if (kind == CACHE_WC)
+	if (kinds & CACHE_WC)
 		return PTE_PWT; /* PAT entry 1: WC (PAT_VALUE) */
+	if (kinds & CACHE_UC)
+		return PTE_PCD | PTE_PWT; /* PAT entry 3: UC */
 	return 0;
 }
 
@@ -209,7 +214,7 @@ int paging_init(const struct hvrt_boot_info *bi, struct pagealloc *pa, const str
 	for (unsigned i = 0; i < bi->memmap_count && !err; i++) {
 		const struct hvrt_mem_region *r = &bi->memmap[i];
 		uint64_t end = r->base + r->length;
-		/* 4-level paging reaches 256 TiB; anything beyond is firmware nonsense. */
+		/* Identity mapping covers the lower half of 4-level paging, 128 TiB; beyond is nonsense. */
 		if (end <= SIZE_4G || r->type == HVRT_MEM_RESERVED || end > (1ull << 47))
 			continue;
 		err = map_range(&c, bi, r->base > SIZE_4G ? r->base : SIZE_4G, end);

@@ -81,6 +81,8 @@ void hvrt_panic(const char *fmt, ...)
 	hvrt_vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	hvrt_log(HVRT_LOG_ERROR, "panic", "%s", msg);
-	trap_backtrace(cpu_read_rbp(), (uint64_t)(uintptr_t)__builtin_return_address(0));
+	/* #0 is where hvrt_panic was called; the walk continues from that caller's own frame. */
+	const uint64_t *frame = __builtin_frame_address(0);
+	trap_backtrace(frame[0], (uint64_t)(uintptr_t)__builtin_return_address(0), 0);
 	hvrt_poweroff(HVRT_EXIT_PANIC);
 }

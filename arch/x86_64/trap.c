@@ -2,6 +2,7 @@
  * GDT, TSS, IDT, the exception report and interrupt dispatch.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <hvrt/log.h>
@@ -31,6 +32,8 @@ struct idt_gate {
 	uint32_t reserved;
 };
 _Static_assert(sizeof(struct idt_gate) == 16, "64-bit IDT gate");
+_Static_assert(offsetof(struct trap_frame, rax) == 14 * 8 && offsetof(struct trap_frame, r15) == 0,
+	       "register slots used by the fault report");
 
 struct table_pointer {
 	uint16_t limit;
@@ -59,7 +62,8 @@ static struct trap_state {
 	unsigned unexpected;
 } trap;
 
-static const char *const exception_names[32] = {
+/* Fixed-width strings: a table of pointers would cost a relocation per entry in the EFI image. */
+static const char exception_names[32][28] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
 	"#BR bound range", "#UD invalid opcode", "#NM device not available", "#DF double fault",
 	"coprocessor segment overrun", "#TS invalid TSS", "#NP segment not present",
@@ -160,7 +164,7 @@ static int in_range(uint64_t v, uint64_t lo, uint64_t hi)
  * growing upward; a return address outside the image ends the walk, so a
  * smashed stack gives a short backtrace instead of a second fault.
  */
-void trap_backtrace(uint64_t rbp, uint64_t rip)
+void trap_backtrace(uint64_t rbp, uint64_t rip, uint64_t rsp)
 {
 	const struct trap_bounds *b = &trap.bounds;
 
@@ -168,6 +172,21 @@ void trap_backtrace(uint64_t rbp, uint64_t rip)
 		 (unsigned long long)b->image_base);
 	hvrt_log(HVRT_LOG_ERROR, "trap", "  #0  0x%016llx (+0x%llx)", (unsigned long long)rip,
 		 (unsigned long long)(rip - b->image_base));
+	/*
+	 * The two words on top of the stack, when they point into the image but
+	 * not into the stack: a function that faults before its frame is set up
+	 * (or that has none) leaves its caller's return address there.
+	 */
+	for (unsigned i = 0; rsp && i < 2; i++) {
+		uint64_t at = rsp + 8 * i;
+		if ((at & 7) != 0 || !in_range(at, b->stack_lo, b->stack_hi - 8))
+			break;
+		uint64_t word = *(const uint64_t *)(uintptr_t)at;
+		if (in_range(word, b->image_base, b->image_end) && !in_range(word, b->stack_lo, b->stack_hi))
+			hvrt_log(HVRT_LOG_ERROR, "trap", "  ?   0x%016llx (+0x%llx) from the stack top: the caller if "
+				 "the faulting function had no frame yet", (unsigned long long)word,
+				 (unsigned long long)(word - b->image_base));
+	}
 	for (unsigned i = 1; i < BACKTRACE_MAX; i++) {
 		if ((rbp & 7) != 0 || !in_range(rbp, b->stack_lo, b->stack_hi - 16))
 			break;
@@ -214,22 +233,27 @@ static __attribute__((noreturn)) void report_exception(const struct trap_frame *
 	hvrt_log(HVRT_LOG_ERROR, "trap", "  RIP %016llx  CS %04llx  RFLAGS %016llx",
 		 (unsigned long long)f->rip, (unsigned long long)f->cs, (unsigned long long)f->rflags);
 	hvrt_log(HVRT_LOG_ERROR, "trap", "  RSP %016llx  SS %04llx  CR2 %016llx",
-		 (unsigned long long)f->rsp, (unsigned long long)f->ss,
-		 (unsigned long long)cpu_read_cr2());
-	hvrt_log(HVRT_LOG_ERROR, "trap", "  RAX %016llx  RBX %016llx  RCX %016llx",
-		 (unsigned long long)f->rax, (unsigned long long)f->rbx, (unsigned long long)f->rcx);
-	hvrt_log(HVRT_LOG_ERROR, "trap", "  RDX %016llx  RSI %016llx  RDI %016llx",
-		 (unsigned long long)f->rdx, (unsigned long long)f->rsi, (unsigned long long)f->rdi);
-	hvrt_log(HVRT_LOG_ERROR, "trap", "  RBP %016llx  R8  %016llx  R9  %016llx",
-		 (unsigned long long)f->rbp, (unsigned long long)f->r8, (unsigned long long)f->r9);
-	hvrt_log(HVRT_LOG_ERROR, "trap", "  R10 %016llx  R11 %016llx  R12 %016llx",
-		 (unsigned long long)f->r10, (unsigned long long)f->r11, (unsigned long long)f->r12);
-	hvrt_log(HVRT_LOG_ERROR, "trap", "  R13 %016llx  R14 %016llx  R15 %016llx",
-		 (unsigned long long)f->r13, (unsigned long long)f->r14, (unsigned long long)f->r15);
+		 (unsigned long long)f->rsp, (unsigned long long)f->ss, (unsigned long long)cr2);
+
+	/* The general registers, three a line, by their slot in struct trap_frame. */
+	static const struct {
+		char name[4];
+		uint8_t slot;
+	} regs[] = {
+		{ "RAX", 14 }, { "RBX", 13 }, { "RCX", 12 }, { "RDX", 11 }, { "RSI", 10 }, { "RDI", 9 },
+		{ "RBP", 8 },  { "R8 ", 7 },  { "R9 ", 6 },  { "R10", 5 },  { "R11", 4 },  { "R12", 3 },
+		{ "R13", 2 },  { "R14", 1 },  { "R15", 0 },
+	};
+	const uint64_t *slots = (const uint64_t *)f;
+	for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i += 3)
+		hvrt_log(HVRT_LOG_ERROR, "trap", "  %.3s %016llx  %.3s %016llx  %.3s %016llx", regs[i].name,
+			 (unsigned long long)slots[regs[i].slot], regs[i + 1].name,
+			 (unsigned long long)slots[regs[i + 1].slot], regs[i + 2].name,
+			 (unsigned long long)slots[regs[i + 2].slot]);
 	hvrt_log(HVRT_LOG_ERROR, "trap", "  CR0 %016llx  CR3 %016llx  CR4 %016llx",
 		 (unsigned long long)cpu_read_cr0(), (unsigned long long)cpu_read_cr3(),
 		 (unsigned long long)cpu_read_cr4());
-	trap_backtrace(f->rbp, f->rip);
+	trap_backtrace(f->rbp, f->rip, f->rsp);
 	hvrt_poweroff(HVRT_EXIT_PANIC);
 }
 

@@ -42,8 +42,13 @@ int trap_init(struct pagealloc *pa, const struct trap_bounds *bounds);
 /* Routes an interrupt vector (32..255) to fn; returns 0, -EINVAL or -EBUSY. */
 int trap_set_handler(uint8_t vector, trap_handler_fn fn, void *ctx);
 
-/* Prints a backtrace starting at frame pointer rbp. */
-void trap_backtrace(uint64_t rbp, uint64_t rip);
+/*
+ * Prints a backtrace starting at frame pointer rbp. rsp, when not 0, is the
+ * faulting stack pointer: the word there is shown too, marked as a guess,
+ * because a function that faults before setting up its frame (or never sets
+ * one up) leaves its caller's return address there and in no frame.
+ */
+void trap_backtrace(uint64_t rbp, uint64_t rip, uint64_t rsp);
 
 /* Called by the entry stubs. */
 void trap_dispatch(struct trap_frame *frame);

@@ -95,12 +95,18 @@ static uint64_t calibrate_pm_timer(uint16_t port, bool wide)
  * Return: how it was found (enum hvrt_tsc_source). A machine where nothing
  * answers gets an assumed frequency and a warning, so time still advances.
  */
+void tsc_mark_start(void)
+{
+	tsc.boot_tsc = cpu_rdtsc();
+}
+
 uint32_t tsc_init(const struct tsc_refs *refs)
 {
 	uint32_t source = HVRT_TSC_CPUID;
 	uint64_t hz = tsc_from_cpuid();
 
-	tsc.boot_tsc = cpu_rdtsc();
+	if (!tsc.boot_tsc)
+		tsc.boot_tsc = cpu_rdtsc();
 	for (int attempt = 0; attempt < 2 && hz < TSC_HZ_MIN; attempt++) {
 		bool pit = (attempt == 0) == refs->pit_first;
 		hz = pit ? calibrate_pit() : calibrate_pm_timer(refs->pm_timer_port, refs->pm_timer_32bit);

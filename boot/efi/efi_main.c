@@ -15,6 +15,7 @@
 #include <hvrt/log.h>
 
 #include "arch/x86_64/power.h"
+#include "arch/x86_64/tsc.h"
 #include "boot/bootinfo.h"
 #include "boot/start.h"
 
@@ -119,18 +120,31 @@ static void take_load_options(struct efi_handover *h, const EFI_LOADED_IMAGE *li
 	out[n] = '\0';
 }
 
+/* The firmware power-off, for hvrt_poweroff's last resort; ctx is the runtime services table. */
 static void efi_power_off(void *ctx, int status)
 {
-	struct efi_handover *h = ctx;
-	uefi_call_wrapper(h->rt->ResetSystem, 4, EfiResetShutdown, status ? EFI_ABORTED : EFI_SUCCESS, 0,
-			  NULL);
+	EFI_RUNTIME_SERVICES *rs = ctx;
+	uefi_call_wrapper(rs->ResetSystem, 4, EfiResetShutdown, status ? EFI_ABORTED : EFI_SUCCESS, 0, NULL);
+}
+
+/*
+ * Before ExitBootServices: say why on the firmware's console and on COM1,
+ * then stop the VM with the panic status rather than return into a boot
+ * menu nobody watches.
+ */
+static __attribute__((noreturn)) void efi_fail(EFI_SYSTEM_TABLE *st, CHAR16 *message, const char *what)
+{
+	efi_puts(st, message);
+	boot_console_init(HVRT_BOOT_UEFI);
+	power_set_firmware_off(efi_power_off, st->RuntimeServices);
+	boot_fail(what, -EIO);
 }
 
 /* Runs on hvrt's own stack, after ExitBootServices. */
 static __attribute__((noreturn, used)) void efi_after_exit(struct efi_handover *h, UINTN map_size, UINTN desc_size)
 {
-	boot_console_init();
-	power_set_firmware_off(efi_power_off, h);
+	boot_console_init(HVRT_BOOT_UEFI);
+	power_set_firmware_off(efi_power_off, h->rt);
 	if (h->load_options_binary)
 		hvrt_log(HVRT_LOG_INFO, "boot", "load options are not a text command line; ignored");
 	if (h->cmdline_error) {
@@ -183,16 +197,17 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	EFI_STATUS status;
 
 	__asm__ volatile("" ::"r"(efi_reloc_block));
+	tsc_mark_start();
 	status = uefi_call_wrapper(bs->HandleProtocol, 3, image, &li_guid, (void **)&li);
-	if (status != EFI_SUCCESS || !li) {
-		efi_puts(st, L"hvrt: no loaded-image protocol; cannot start\r\n");
-		return EFI_LOAD_ERROR;
-	}
+	if (status != EFI_SUCCESS || !li)
+		efi_fail(st, L"hvrt: no loaded-image protocol; cannot start\r\n", "no UEFI loaded-image protocol");
 
 	/* Size the map, with slack for the allocation below and whatever else changes. */
 	UINTN map_size = 0, map_key, desc_size = 0;
 	UINT32 desc_version;
-	uefi_call_wrapper(bs->GetMemoryMap, 5, &map_size, NULL, &map_key, &desc_size, &desc_version);
+	status = uefi_call_wrapper(bs->GetMemoryMap, 5, &map_size, NULL, &map_key, &desc_size, &desc_version);
+	if (status != EFI_BUFFER_TOO_SMALL || map_size == 0)
+		efi_fail(st, L"hvrt: the firmware gives no memory map; cannot start\r\n", "UEFI GetMemoryMap failed");
 	if (desc_size < EFI_MEMORY_DESCRIPTOR_SIZE)
 		desc_size = EFI_MEMORY_DESCRIPTOR_SIZE;
 	UINTN map_capacity = map_size + EFI_MAP_SLACK_DESCRIPTORS * desc_size;
@@ -203,10 +218,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	EFI_PHYSICAL_ADDRESS block = 0;
 	status = uefi_call_wrapper(bs->AllocatePages, 4, AllocateAnyPages, EfiLoaderData,
 				   EFI_SIZE_TO_PAGES(total), &block);
-	if (status != EFI_SUCCESS) {
-		efi_puts(st, L"hvrt: cannot allocate boot memory; cannot start\r\n");
-		return EFI_OUT_OF_RESOURCES;
-	}
+	if (status != EFI_SUCCESS)
+		efi_fail(st, L"hvrt: cannot allocate boot memory; cannot start\r\n", "UEFI AllocatePages failed");
 	struct efi_handover *h = (struct efi_handover *)(uintptr_t)block;
 	bs->SetMem(h, sizeof(*h), 0);
 	h->map = (unsigned char *)h + head;
@@ -239,14 +252,12 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		if (status == EFI_SUCCESS)
 			switch_stack(h, map_size, desc_size);
 	}
-	if (!tried_exit) {
-		efi_puts(st, L"hvrt: GetMemoryMap failed; cannot start\r\n");
-		return status;
-	}
+	if (!tried_exit)
+		efi_fail(st, L"hvrt: GetMemoryMap failed; cannot start\r\n", "UEFI GetMemoryMap failed");
 	/*
 	 * After a failed ExitBootServices only GetMemoryMap may be called: the
 	 * firmware may be half shut down. Report on COM1 and stop.
 	 */
-	boot_console_init();
+	boot_console_init(HVRT_BOOT_UEFI);
 	boot_fail("ExitBootServices failed", -EIO);
 }

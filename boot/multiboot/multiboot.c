@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "arch/x86_64/physmem.h"
+#include "arch/x86_64/tsc.h"
 #include "boot/bootinfo.h"
 #include "boot/start.h"
 
@@ -20,7 +21,8 @@ void multiboot_main(uint32_t magic, uint32_t info)
 {
 	struct hvrt_boot_info *bi = &boot_info;
 
-	boot_console_init();
+	tsc_mark_start();
+	boot_console_init(HVRT_BOOT_MULTIBOOT);
 	int err = bootinfo_parse_multiboot(bi, magic, info, phys_identity_map, NULL);
 	if (err)
 		boot_fail("multiboot information", err);

@@ -7,9 +7,12 @@
  *   crash oom        malloc until it fails: a clear message, then exit 3
  *   crash stack      recurse without end: the stack overflow is reported, exit 125
  *   crash exit N     exit(N), to check how statuses reach the host
+ *   crash badfree    hvrt_page_free of hvrt's own image: panic, exit 125
+ *   crash doublefree hvrt_page_free of the same page twice: panic, exit 125
  *   crash sleep      nanosleep 50 ms, then usleep 20 ms, reporting how long each took; exit 0
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +21,18 @@
 
 #include <hvrt/hvrt.h>
 
-static __attribute__((noinline)) void write_through(volatile int *p)
+/* Opaque to the compiler, so the write below stays a plain store instead of a trap it inserts. */
+static int *volatile target;
+
+/*
+ * Not a leaf and no tail call (the result of puts is used after it), so it
+ * has a frame of its own and the backtrace shows main as its caller: gcc
+ * leaves out the frame of a function that calls nothing.
+ */
+static __attribute__((noinline)) int write_through(int *p)
 {
-	*p = 42;
+	*(volatile int *)p = 42;
+	return puts("still running after a NULL write: page 0 is mapped") + 1;
 }
 
 static int exhaust_heap(void)
@@ -100,7 +112,12 @@ int main(int argc, char **argv)
 		return (int)recurse(0);
 	if (strcmp(mode, "exit") == 0 && argc > 2)
 		exit(atoi(argv[2]));
-	write_through(NULL);
-	printf("still running after a NULL write: page 0 is mapped\n");
-	return 1;
+	if (strcmp(mode, "badfree") == 0)
+		hvrt_page_free((void *)(uintptr_t)hvrt_boot_info()->image_base, 1);
+	if (strcmp(mode, "doublefree") == 0) {
+		void *page = hvrt_page_alloc(1);
+		hvrt_page_free(page, 1);
+		hvrt_page_free(page, 1);
+	}
+	return write_through(target) > 0;
 }

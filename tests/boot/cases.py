@@ -17,6 +17,11 @@ def image(example, kind):
 
 
 BOOT_PATH = {"gen2-img": "UEFI", "gen2-efi": "UEFI", "gen1-elf": "multiboot", "gen1-iso": "multiboot"}
+# Gen1 calibrates against the PIT, Gen2 (no PIT on Hyper-V) against the ACPI PM timer.
+TSC_SOURCE = {"gen2-img": "ACPI PM timer", "gen2-efi": "ACPI PM timer", "gen1-elf": "PIT", "gen1-iso": "PIT"}
+# Usable RAM of the default VMs (q35 256 MiB, pc 128 MiB): UEFI's boot-services memory (some
+# 40 MiB) must be in it, so the Gen2 floor is above what the map has without it.
+RAM_MIB = {"gen2-img": r"(24[5-9]|25\d)", "gen2-efi": r"(24[5-9]|25\d)", "gen1-elf": r"12[5-7]", "gen1-iso": r"12[5-7]"}
 KINDS = ["gen2-efi", "gen2-img", "gen1-elf", "gen1-iso"]
 
 
@@ -27,6 +32,22 @@ def case(name, kind, example, expect, status, args="", forbid=(), debug_exit=Tru
     return {"name": name, "kind": kind, "image": image(example, kind), "args": args, "expect": list(expect),
             "forbid": list(forbid), "status": status, "debug_exit": debug_exit, "check": check,
             "screen": list(screen), "machine": machine, "stop_on": stop_on, "memory": memory}
+
+
+def _clock_matches_host(result):
+    """The time line is the CMOS clock read at boot plus uptime: within 10 s of the host's UTC."""
+    import calendar
+    import re as _re
+    import time as _time
+    m = _re.search(r"^time: (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC", result.output, _re.M)
+    if not m:
+        return "no time line"
+    guest = calendar.timegm(tuple(int(g) for g in m.groups()) + (0, 0, 0))
+    seen = result.line_time("time: ")
+    host = _time.time() - (result.elapsed - seen if seen is not None else 0)
+    if abs(guest - host) > 10:
+        return "guest clock %s is %.0f s off the host's" % (m.group(0), guest - host)
+    return None
 
 
 def _slept_long_enough(result):
@@ -56,9 +77,10 @@ CASES = []
 for kind in KINDS:
     CASES.append(case("hello/" + kind, kind, "hello",
                       [r"^hvrt \d+\.\d+\.\d+, booted by %s$" % BOOT_PATH[kind],
-                       r"^RAM: \d+ MiB usable", r"^CPU: \w+", r"^TSC: \d+\.\d{3} MHz",
+                       r"^RAM: %s MiB usable, heap \d+ MiB, \d+ free pages$" % RAM_MIB[kind], r"^CPU: \w+",
+                       r"^TSC: \d+\.\d{3} MHz \(%s\)" % TSC_SOURCE[kind],
                        r'^hypervisor: present, CPUID vendor "TCGTCGTCGTCG"$', r"^hello, world$"],
-                      OK, forbid=[r"error:", r"warning:"]))
+                      OK, forbid=[r"error:", r"warning:"], check=_clock_matches_host))
     CASES.append(case("crash-pagefault/" + kind, kind, "crash",
                       [r"^crash: pagefault$",
                        r"hvrt: trap: error: CPU exception 14: #PF page fault, error code 0x2 \(write, page not present\)",
@@ -107,6 +129,12 @@ CASES += [
          [r"^RAM: (59\d\d|60\d\d|61\d\d) MiB usable, heap (29\d\d|30\d\d) MiB",
           r"^hvrt: memory: debug: heap of \d+ MiB at 0x1[0-9a-f]{8}$", r"^hello, world$"], OK,
          args="hvrt.log=debug", memory="6G"),
+    case("page-free-foreign/gen1-elf", "gen1-elf", "crash",
+         [r"hvrt: panic: error: hvrt_page_free\(0x100000, 1\): not pages hvrt_page_alloc hands out"], PANIC,
+         args="badfree"),
+    case("page-free-twice/gen2-efi", "gen2-efi", "crash",
+         [r"hvrt: panic: error: hvrt_page_free\(0x[0-9a-f]+, 1\): pages not allocated \(double free\?\)"],
+         PANIC, args="doublefree"),
     case("heap-exhaustion/gen1-elf", "gen1-elf", "crash",
          [r"hvrt: heap: error: out of memory: \d+ more bytes asked, \d+ of \d+ in use",
           r"^malloc failed after \d+ MiB, as expected$"], (3 << 1) | 1, args="oom"),
@@ -121,6 +149,10 @@ CASES += [
     case("cmdline-over-limit/gen2-efi", "gen2-efi", "hello",
          [r"hvrt: boot: error: the command line is longer than the limit of 1023 bytes"], PANIC,
          args="y" * 1100, forbid=[r"hello, world"]),
+    # A Gen1 VM has only ACPI to power off with: a boot failure must find it even that early.
+    case("cmdline-over-limit-acpi-poweroff/gen1-elf", "gen1-elf", "hello",
+         [r"hvrt: boot: error: the command line is longer than the limit of 1023 bytes"], 0,
+         args="z" * 1100, debug_exit=False, stop_on="CPU halted", forbid=[r"hello, world", r"no way to power off"]),
     case("cmdline-too-many-args/gen1-elf", "gen1-elf", "hello",
          [r"hvrt: boot: error: the command line has more than 64 arguments"], PANIC,
          args=" ".join(["a"] * 70), forbid=[r"hello, world"]),

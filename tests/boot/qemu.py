@@ -22,12 +22,13 @@ QEMU = "qemu-system-x86_64"
 
 
 class BootResult:
-    def __init__(self, exit_code, output, first_line_s, timed_out, line_times):
+    def __init__(self, exit_code, output, first_line_s, timed_out, line_times, elapsed=0.0):
         self.exit_code = exit_code
         self.output = output
         self.first_line_s = first_line_s  # seconds from QEMU start to `marker`, or None
         self.timed_out = timed_out
         self.line_times = line_times      # (seconds from QEMU start, line) as each line arrived
+        self.elapsed = elapsed            # seconds from QEMU start to its end
 
     def line_time(self, text):
         """Host time at which the first line containing text arrived, or None."""
@@ -154,7 +155,8 @@ def boot(kind, image, args="", timeout=90, debug_exit=True, marker=None, memory=
         if marker and first is None and marker.encode() in out:
             first = time.monotonic() - start
         text = out.decode("utf-8", "replace").replace("\r\n", "\n")
-        return BootResult("stopped" if stopped else proc.returncode, text, first, timed_out, line_times)
+        return BootResult("stopped" if stopped else proc.returncode, text, first, timed_out, line_times,
+                          time.monotonic() - start)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -83,6 +83,14 @@ void cpu_irq_enable(void) {}
 void cpu_irq_disable(void) {}
 void cpu_irq_enable_and_halt(void) { cpu_halt(); }
 uint64_t cpu_read_rflags(void) { return 0x2; /* interrupts off, as in a unit test */ }
+uint64_t cpu_read_cr4(void) { return sim.cr4; }
+
+void cpu_write_cr3(uint64_t value)
+{
+	if (!sim.write_cr3)
+		fail_msg("unexpected CR3 write of 0x%llx", (unsigned long long)value);
+	sim.write_cr3(sim.ctx, value);
+}
 uint64_t cpu_read_rbp(void) { return (uint64_t)(uintptr_t)__builtin_frame_address(0); }
 
 void cpu_stop(void)

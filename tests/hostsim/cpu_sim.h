@@ -26,6 +26,8 @@ struct cpu_sim_ops {
 	int (*wrmsr)(void *ctx, uint32_t msr, uint64_t value);
 	uint64_t (*rdtsc)(void *ctx);
 	void (*halt)(void *ctx);
+	uint64_t cr4;                                  /* what cpu_read_cr4 returns */
+	void (*write_cr3)(void *ctx, uint64_t value);  /* NULL: a CR3 write fails the test */
 };
 
 /* Installs ops (copied); NULL restores the default that fails every access. */
@@ -49,6 +51,8 @@ void cpu_irq_enable(void);
 void cpu_irq_disable(void);
 void cpu_irq_enable_and_halt(void);
 uint64_t cpu_read_rflags(void);
+uint64_t cpu_read_cr4(void);
+void cpu_write_cr3(uint64_t value);
 uint64_t cpu_read_rbp(void);
 __attribute__((noreturn)) void cpu_stop(void);
 

@@ -1133,6 +1133,26 @@ static void test_set_cmdline(void **state)
 	assert_string_equal(bi->cmdline, "");
 }
 
+/* memmap_covers: a range is covered only inside one region of the type, never across a boundary. */
+static void test_covers(void **state)
+{
+	(void)state;
+	memset(bi, 0, sizeof(*bi));
+	assert_int_equal(memmap_add(bi, 0x100000, 0x100000, HVRT_MEM_RAM), 0);
+	assert_int_equal(memmap_add(bi, 0x200000, 0x1000, HVRT_MEM_BOOT), 0);
+	assert_int_equal(memmap_add(bi, 0x201000, 0x1000, HVRT_MEM_RAM), 0);
+	assert_int_equal(memmap_normalize(bi), 0);
+	assert_true(memmap_covers(bi, 0x100000, 0x100000, HVRT_MEM_RAM));
+	assert_true(memmap_covers(bi, 0x1ff000, 0x1000, HVRT_MEM_RAM));
+	assert_false(memmap_covers(bi, 0x1ff000, 0x2000, HVRT_MEM_RAM)); /* runs into hvrt's image */
+	assert_false(memmap_covers(bi, 0x200000, 0x1000, HVRT_MEM_RAM));
+	assert_true(memmap_covers(bi, 0x200000, 0x1000, HVRT_MEM_BOOT));
+	assert_false(memmap_covers(bi, 0x1ff000, 0x3000, HVRT_MEM_RAM)); /* spans two RAM regions across it */
+	assert_false(memmap_covers(bi, 0x0, 0x1000, HVRT_MEM_RAM));    /* a hole */
+	assert_false(memmap_covers(bi, 0x100000, 0, HVRT_MEM_RAM));
+	assert_false(memmap_covers(bi, UINT64_MAX - 0xfff, 0x2000, HVRT_MEM_RAM)); /* wraps */
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -1198,6 +1218,7 @@ int main(void)
 		T(test_normalize_too_many_pieces),
 		TM(test_memmap_mark),
 		T(test_set_cmdline),
+		T(test_covers),
 		T(test_names),
 	};
 

@@ -219,7 +219,10 @@ static int handler(void *ctx, const char *key, const char *value)
 	return l->calls++ == l->fail_on ? -EINVAL : 0;
 }
 
-/* hvrt.* words leave argv (never argv[0]); the rest keep their order; key and value reach the handler. */
+/*
+ * hvrt.* words leave argv; the rest keep their order; key and value reach the handler.
+ * An option where the program path belongs is taken too, and argv[0] becomes "hvrt".
+ */
 static void test_runtime_options(void **state)
 {
 	struct option_log l = { .fail_on = -1 };
@@ -227,22 +230,24 @@ static void test_runtime_options(void **state)
 	(void)state;
 	assert_int_equal(cmdline_split(&args, "hvrt.app one hvrt.log=debug two hvrt.memmap hvrt.x=a=b three hvrt"),
 			 0);
-	assert_int_equal(cmdline_take_runtime_options(&args, handler, &l), 3);
+	assert_int_equal(cmdline_take_runtime_options(&args, handler, &l), 4);
 	assert_int_equal(args.argc, 5);
-	assert_string_equal(args.argv[0], "hvrt.app");
+	assert_string_equal(args.argv[0], "hvrt");
 	assert_string_equal(args.argv[1], "one");
 	assert_string_equal(args.argv[2], "two");
 	assert_string_equal(args.argv[3], "three");
 	assert_string_equal(args.argv[4], "hvrt");
 	assert_null(args.argv[5]);
 
-	assert_int_equal(l.calls, 3);
-	assert_string_equal(l.keys[0], "log");
-	assert_string_equal(l.values[0], "debug");
-	assert_string_equal(l.keys[1], "memmap");
-	assert_string_equal(l.values[1], "");
-	assert_string_equal(l.keys[2], "x");
-	assert_string_equal(l.values[2], "a=b");
+	assert_int_equal(l.calls, 4);
+	assert_string_equal(l.keys[0], "app");
+	assert_string_equal(l.values[0], "");
+	assert_string_equal(l.keys[1], "log");
+	assert_string_equal(l.values[1], "debug");
+	assert_string_equal(l.keys[2], "memmap");
+	assert_string_equal(l.values[2], "");
+	assert_string_equal(l.keys[3], "x");
+	assert_string_equal(l.values[3], "a=b");
 	assert_int_equal(loglen, 0);
 }
 

@@ -86,6 +86,18 @@ static void test_no_sinks(void **state)
 	assert_int_equal(cap[0].len, 0);
 }
 
+/* A log line after output that did not end its line starts on a new one; after a newline it does not. */
+static void test_log_starts_a_line(void **state)
+{
+	(void)state;
+	hvrt_console_write("no newline", 10);
+	hvrt_log(HVRT_LOG_ERROR, "power", "exit status %d", 4);
+	hvrt_console_write("done\n", 5);
+	hvrt_log(HVRT_LOG_ERROR, "power", "again");
+	assert_string_equal(cap[0].buf,
+			    "no newline\nhvrt: power: error: exit status 4\ndone\nhvrt: power: error: again\n");
+}
+
 /* CONSOLE_SINKS_MAX sinks fit; one more is -ENOSPC and gets nothing. */
 static void test_sink_limit(void **state)
 {
@@ -224,6 +236,7 @@ int main(void)
 		T(test_level_filter),
 		T(test_raw_write_all_sinks),
 		T(test_no_sinks),
+		T(test_log_starts_a_line),
 		T(test_sink_limit),
 		T(test_line_format),
 		T(test_log_always),
