@@ -47,6 +47,7 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/trap.h"
 #include "arch/x86_64/tsc.h"
+#include "tests/unit/log_capture.h"
 
 #define SIM_TSC_HZ 2500000000ull
 #define APIC_EN (1ull << 11)
@@ -139,17 +140,6 @@ struct machine {
 };
 
 static struct machine m;
-static char logbuf[1024];
-static size_t loglen;
-
-static void log_sink(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	assert_true(loglen + len < sizeof(logbuf));
-	memcpy(logbuf + loglen, buf, len);
-	loglen += len;
-	logbuf[loglen] = '\0';
-}
 
 static bool x2apic_mode(void)
 {
@@ -391,11 +381,7 @@ static int setup(void **state)
 	m.apic_base = ((uint64_t)(uintptr_t)m.page & BASE_MASK) | APIC_BSP;
 	m.bus_hz = 200000000;
 	cpu_sim_install(&sim_ops);
-	console_reset();
-	hvrt_log_set_level(HVRT_LOG_WARN);
-	loglen = 0;
-	logbuf[0] = '\0';
-	assert_int_equal(console_add_sink(log_sink, NULL), 0);
+	log_capture_start();
 	struct tsc_refs refs = { .pit_first = true };
 	assert_int_equal(tsc_init(&refs), HVRT_TSC_CPUID);
 	assert_int_equal(tsc_hz(), SIM_TSC_HZ);

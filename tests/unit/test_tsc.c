@@ -37,6 +37,7 @@
 #include "arch/x86_64/console.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
+#include "tests/unit/log_capture.h"
 
 #define PIT_HZ 1193182ull
 #define PM_HZ 3579545ull
@@ -87,18 +88,6 @@ struct machine {
 
 static struct machine m;
 
-/* Log output captured from the console. */
-static char logbuf[1024];
-static size_t loglen;
-
-static void log_sink(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	assert_true(loglen + len < sizeof(logbuf));
-	memcpy(logbuf + loglen, buf, len);
-	loglen += len;
-	logbuf[loglen] = '\0';
-}
 
 static uint64_t sim_rdtsc(void *ctx)
 {
@@ -254,11 +243,7 @@ static int setup(void **state)
 	m.port61_initial = m.port61 = 0x0c; /* parity/channel checks off, gate and speaker off */
 	m.pm_epoch = m.tsc;
 	cpu_sim_install(&sim_ops);
-	console_reset();
-	hvrt_log_set_level(HVRT_LOG_WARN);
-	loglen = 0;
-	logbuf[0] = '\0';
-	assert_int_equal(console_add_sink(log_sink, NULL), 0);
+	log_capture_start();
 	return 0;
 }
 
