@@ -10,7 +10,7 @@
 # Prerequisites install themselves on Debian 12 (tools/install-deps.sh).
 
 BUILD       := build
-EXAMPLES    := hello crash
+EXAMPLES    := hello crash hvinfo
 EXAMPLE     ?= hello
 GEN         ?= 2
 ARGS        ?=
@@ -52,7 +52,8 @@ EFI_CFLAGS  = $(LIB_CFLAGS) -fshort-wchar -DGNU_EFI_USE_MS_ABI -I$(EFI_INC) -I$(
 APP_CFLAGS  = $(BASE_CFLAGS) -std=gnu11 -O2
 ASFLAGS     := -fpie -I. -Iinclude
 
-LIB_SRCS := $(wildcard arch/x86_64/*.c arch/x86_64/*.S boot/*.c boot/multiboot/*.c boot/multiboot/*.S libc-glue/*.c)
+LIB_SRCS := $(wildcard arch/x86_64/*.c arch/x86_64/*.S boot/*.c boot/multiboot/*.c boot/multiboot/*.S libc-glue/*.c \
+              hv/*.c)
 EFI_SRCS := $(wildcard boot/efi/*.c boot/efi/*.S)
 LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst %,$(BUILD)/obj/%.o,$(EFI_SRCS))
 LIBHVRT  := $(BUILD)/libhvrt.a

@@ -32,6 +32,7 @@
 #include "boot/bootinfo.h"
 #include "boot/cmdline.h"
 #include "boot/start.h"
+#include "hv/hv.h"
 #include "libc-glue/glue.h"
 
 /* RAM below 1 MiB stays out of the allocator: firmware data and, later, SMP start-up code live there. */
@@ -88,7 +89,7 @@ const struct hvrt_system *hvrt_system(void)
 
 uint64_t hvrt_uptime_ns(void)
 {
-	return tsc_uptime_ns();
+	return glue_uptime_ns();
 }
 
 const char *hvrt_tsc_source_name(uint32_t source)
@@ -102,6 +103,8 @@ const char *hvrt_tsc_source_name(uint32_t source)
 		return "ACPI PM timer";
 	case HVRT_TSC_ASSUMED:
 		return "assumed";
+	case HVRT_TSC_HYPERV:
+		return "Hyper-V MSR";
 	default:
 		return "unknown";
 	}
@@ -276,10 +279,12 @@ static void setup_acpi(uint64_t rsdp_hint)
 
 static void setup_clocks(const struct hvrt_boot_info *bi)
 {
+	hv_early_init();
 	struct tsc_refs refs = {
 		.pit_first = bi->path == HVRT_BOOT_MULTIBOOT,
 		.pm_timer_port = rt.acpi.pm_timer_port,
 		.pm_timer_32bit = rt.acpi.pm_timer_32bit,
+		.hyperv_hz = hvrt_host()->tsc_frequency,
 	};
 	rt.sys.tsc_source = tsc_init(&refs);
 	rt.sys.tsc_hz = tsc_hz();
@@ -291,6 +296,7 @@ static void setup_clocks(const struct hvrt_boot_info *bi)
 		hvrt_log(HVRT_LOG_WARN, "lapic", "no local APIC; sleeps will spin");
 	}
 	cpu_irq_enable();
+	hv_init();
 
 	struct rtc_time t;
 	int err = rtc_read(rt.acpi.century, &t);

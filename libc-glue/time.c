@@ -1,6 +1,8 @@
 /*
- * POSIX clocks for newlib: CLOCK_MONOTONIC from the TSC, CLOCK_REALTIME from
- * the RTC reading at boot plus the TSC since, and nanosleep on the LAPIC timer.
+ * POSIX clocks for newlib: CLOCK_MONOTONIC from the installed clock (the TSC
+ * until the Hyper-V reference clock takes over), CLOCK_REALTIME from the RTC
+ * reading at boot plus the monotonic time since, and nanosleep on the
+ * clock's own timer (LAPIC timer or Hyper-V synthetic timer).
  */
 /* This file implements POSIX calls newlib declares only outside strict ISO C. */
 #define _DEFAULT_SOURCE
@@ -17,15 +19,51 @@
 
 int gettimeofday(struct timeval *tv, void *tz);
 
+static uint64_t tsc_now_ns(void)
+{
+	return tsc_uptime_ns();
+}
+
+static void tsc_sleep_until_ns(uint64_t deadline)
+{
+	uint64_t now = tsc_uptime_ns();
+	lapic_sleep_until(deadline <= now ? 0 : tsc_deadline_after_ns(deadline - now));
+}
+
+static uint64_t tsc_resolution_ns(void)
+{
+	uint64_t hz = tsc_hz();
+	return hz >= 1000000000ull ? 1 : 1000000000ull / hz;
+}
+
+static const struct glue_clock tsc_clock = {
+	.name = "TSC", .now_ns = tsc_now_ns, .sleep_until_ns = tsc_sleep_until_ns,
+	.resolution_ns = tsc_resolution_ns,
+};
+
 static struct time_state {
 	int64_t epoch_at_init;   /* seconds */
 	uint64_t uptime_at_init; /* ns */
-} clock_state;
+	const struct glue_clock *clock;
+	int64_t offset;          /* uptime = clock->now_ns() + offset */
+} clock_state = { .clock = &tsc_clock };
+
+uint64_t glue_uptime_ns(void)
+{
+	return (uint64_t)((int64_t)clock_state.clock->now_ns() + clock_state.offset);
+}
+
+void glue_clock_install(const struct glue_clock *clock)
+{
+	uint64_t before = glue_uptime_ns();
+	clock_state.clock = clock;
+	clock_state.offset = (int64_t)(before - clock->now_ns());
+}
 
 void glue_time_init(int64_t epoch_now)
 {
 	clock_state.epoch_at_init = epoch_now;
-	clock_state.uptime_at_init = tsc_uptime_ns();
+	clock_state.uptime_at_init = glue_uptime_ns();
 }
 
 static void ns_to_timespec(uint64_t ns, struct timespec *ts)
@@ -36,7 +74,7 @@ static void ns_to_timespec(uint64_t ns, struct timespec *ts)
 
 int clock_gettime(clockid_t clock, struct timespec *ts)
 {
-	uint64_t now = tsc_uptime_ns();
+	uint64_t now = glue_uptime_ns();
 
 	if (!ts) {
 		errno = EFAULT;
@@ -63,9 +101,8 @@ int clock_getres(clockid_t clock, struct timespec *res)
 		return -1;
 	}
 	if (res) {
-		uint64_t hz = tsc_hz();
 		res->tv_sec = 0;
-		res->tv_nsec = hz >= 1000000000ull ? 1 : (long)(1000000000ull / hz);
+		res->tv_nsec = (long)clock_state.clock->resolution_ns(); /* below a second */
 	}
 	return 0;
 }
@@ -94,7 +131,10 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 	uint64_t sec = (uint64_t)req->tv_sec;
 	uint64_t ns = sec >= UINT64_MAX / 1000000000ull ? UINT64_MAX
 						       : sec * 1000000000ull + (uint64_t)req->tv_nsec;
-	lapic_sleep_until(tsc_deadline_after_ns(ns));
+	/* In the clock's own time base, saturated rather than wrapped. */
+	uint64_t now = clock_state.clock->now_ns();
+	uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+	clock_state.clock->sleep_until_ns(deadline);
 	if (rem)
 		*rem = (struct timespec){ 0 };
 	return 0;

@@ -46,6 +46,14 @@ $(foreach e,$(EXAMPLES),$(eval $(call app_rules,$(e),$(call EXAMPLE_OUT,$(e)),ex
 EXAMPLE_IMAGES := $(foreach e,$(EXAMPLES),$(addprefix $(call EXAMPLE_OUT,$(e))/$(e),.efi .elf -gen1.iso -gen2.img))
 examples: $(LIBHVRT) $(EXAMPLE_IMAGES)
 
+# Test images: apps that also use the runtime's internal headers (-I.), built like the examples.
+TEST_IMAGES    := hvtest
+TEST_IMAGE_OUT  = $(BUILD)/tests/images/$(1)
+$(foreach t,$(TEST_IMAGES),$(eval $(call app_rules,$(t),$(call TEST_IMAGE_OUT,$(t)),tests/nested/$(t)/main.c,-Werror -I.)))
+TEST_IMAGE_FILES := $(foreach t,$(TEST_IMAGES),$(addprefix $(call TEST_IMAGE_OUT,$(t))/$(t),.efi .elf -gen2.img))
+.PHONY: test-images
+test-images: $(LIBHVRT) $(TEST_IMAGE_FILES)
+
 # make APP=path/to/dir: the app's single main.c (or APP_SRC=file.c) gives build/apps/NAME/NAME.*
 ifneq ($(APP),)
 APP_NAME := $(notdir $(patsubst %/,%,$(APP)))

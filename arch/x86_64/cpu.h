@@ -39,6 +39,37 @@ static inline void cpu_wrmsr(uint32_t msr, uint64_t value)
 	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
 }
 
+/*
+ * MSR accesses that report a #GP instead of dying of it (msr_safe.S and the
+ * #GP handler in trap.c): for MSRs a host claims but may still refuse.
+ * Return 0, or -EIO when the access faulted.
+ */
+int cpu_rdmsr_safe(uint32_t msr, uint64_t *value);
+int cpu_wrmsr_safe(uint32_t msr, uint64_t value);
+
+/*
+ * cpu_hypercall - call the Hyper-V hypercall page
+ * @page:    the enabled hypercall page (it holds vmcall or vmmcall, then ret)
+ * @control: hypercall input value (RCX)
+ * @input:   input GPA, or the first 8 bytes of a fast call (RDX)
+ * @output:  output GPA, or the second 8 bytes of a fast call (R8)
+ * Return: the hypercall result value (RAX).
+ *
+ * The page behaves like a function; the hypervisor may change any register
+ * the C ABI lets a callee change, so all of them are clobbered here.
+ */
+static inline uint64_t cpu_hypercall(const void *page, uint64_t control, uint64_t input, uint64_t output)
+{
+	uint64_t result;
+	register uint64_t r8 __asm__("r8") = output;
+
+	__asm__ volatile("call *%[page]"
+			 : "=a"(result), "+c"(control), "+d"(input), "+r"(r8)
+			 : [page] "r"(page)
+			 : "rsi", "rdi", "r9", "r10", "r11", "cc", "memory");
+	return result;
+}
+
 static inline uint8_t cpu_inb(uint16_t port)
 {
 	uint8_t v;

@@ -142,6 +142,27 @@ uint64_t lapic_timer_hz(void)
 }
 
 /*
+ * lapic_timer_arm - interrupt this CPU once, when the TSC reaches a deadline
+ * Return: false when there is no usable LAPIC timer. A deadline further than
+ * the 32-bit counter reaches fires early, so callers re-check the time.
+ */
+bool lapic_timer_arm(uint64_t tsc_deadline)
+{
+	if (!lapic.present || lapic.timer_hz == 0)
+		return false;
+	uint64_t hz = tsc_hz();
+	uint64_t now = cpu_rdtsc();
+	uint64_t delta = tsc_deadline > now ? tsc_deadline - now : 0;
+	uint64_t ticks = delta / hz * lapic.timer_hz + delta % hz * lapic.timer_hz / hz;
+	if (ticks > 0xffffffffu)
+		ticks = 0xffffffffu;
+	if (ticks == 0)
+		ticks = 1;
+	lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)ticks);
+	return true;
+}
+
+/*
  * lapic_sleep_until - halt until the TSC passes a deadline (UINT64_MAX: never)
  *
  * The TSC decides when the sleep is over; the timer only ends each halt, so
@@ -149,27 +170,18 @@ uint64_t lapic_timer_hz(void)
  */
 void lapic_sleep_until(uint64_t tsc_deadline)
 {
-	uint64_t tsc_hz_now = tsc_hz();
 	/* Halting needs interrupts on; a caller that had them off gets them back off. */
 	int irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
 
 	for (;;) {
-		uint64_t now = cpu_rdtsc();
-		if (now >= tsc_deadline)
+		if (cpu_rdtsc() >= tsc_deadline)
 			break;
-		if (!lapic.present || lapic.timer_hz == 0) {
+		cpu_irq_disable();
+		if (!lapic_timer_arm(tsc_deadline)) {
+			cpu_irq_enable();
 			cpu_pause();
 			continue;
 		}
-		uint64_t delta = tsc_deadline - now;
-		uint64_t ticks = delta / tsc_hz_now * lapic.timer_hz +
-				 delta % tsc_hz_now * lapic.timer_hz / tsc_hz_now;
-		if (ticks > 0xffffffffu)
-			ticks = 0xffffffffu;
-		if (ticks == 0)
-			ticks = 1;
-		cpu_irq_disable();
-		lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)ticks);
 		cpu_irq_enable_and_halt();
 	}
 	if (!irqs_were_on)

@@ -11,6 +11,9 @@ bool lapic_x2apic(void);
 uint64_t lapic_timer_hz(void);
 void lapic_eoi(void);
 
+/* Raises the timer interrupt once, when the TSC reaches tsc_deadline. False: no usable timer. */
+bool lapic_timer_arm(uint64_t tsc_deadline);
+
 /* Sleeps (halting) until the TSC reaches deadline, using the LAPIC timer to wake up. */
 void lapic_sleep_until(uint64_t tsc_deadline);
 

@@ -21,8 +21,33 @@ static struct power_state {
 	const struct acpi_info *acpi;
 	void (*firmware_off)(void *ctx, int status);
 	void *firmware_ctx;
+	void (*crash_report)(void *ctx, const struct power_crash *crash);
+	void *crash_ctx;
+	void (*reset)(void *ctx);
+	void *reset_ctx;
 	bool stopping;
+	bool crash_reported;
 } power;
+
+void power_set_crash_reporter(void (*report)(void *ctx, const struct power_crash *crash), void *ctx)
+{
+	power.crash_report = report;
+	power.crash_ctx = ctx;
+}
+
+void power_report_crash(const struct power_crash *crash)
+{
+	if (!power.crash_report || power.crash_reported)
+		return;
+	power.crash_reported = true;
+	power.crash_report(power.crash_ctx, crash);
+}
+
+void power_set_reset(void (*reset)(void *ctx), void *ctx)
+{
+	power.reset = reset;
+	power.reset_ctx = ctx;
+}
 
 void power_set_acpi(const struct acpi_info *acpi)
 {
@@ -83,6 +108,38 @@ void hvrt_panic(const char *fmt, ...)
 	hvrt_log(HVRT_LOG_ERROR, "panic", "%s", msg);
 	/* #0 is where hvrt_panic was called; the walk continues from that caller's own frame. */
 	const uint64_t *frame = __builtin_frame_address(0);
-	trap_backtrace(frame[0], (uint64_t)(uintptr_t)__builtin_return_address(0), 0);
+	uint64_t caller = (uint64_t)(uintptr_t)__builtin_return_address(0);
+	trap_backtrace(frame[0], caller, 0);
+	struct power_crash crash = {
+		.message = msg, .reason = POWER_CRASH_PANIC, .rip = caller, .rsp = (uint64_t)(uintptr_t)frame,
+	};
+	power_report_crash(&crash);
 	hvrt_poweroff(HVRT_EXIT_PANIC);
+}
+
+/* The PIIX/ICH reset control register: 0x06 asks for a hard reset. */
+#define RESET_CONTROL_PORT 0xcf9
+#define KBC_COMMAND_PORT 0x64
+#define KBC_PULSE_RESET 0xfe
+
+void hvrt_reboot(void)
+{
+	cpu_irq_disable();
+	if (power.reset) {
+		hvrt_log(HVRT_LOG_INFO, "power", "resetting through the Hyper-V RESET MSR");
+		power.reset(power.reset_ctx);
+	}
+	hvrt_log(HVRT_LOG_INFO, "power", "resetting through the chipset (port 0xcf9)");
+	cpu_outb(RESET_CONTROL_PORT, 0x02);
+	cpu_outb(RESET_CONTROL_PORT, 0x06);
+	for (volatile int i = 0; i < 100000; i++)
+		cpu_pause();
+	hvrt_log(HVRT_LOG_INFO, "power", "resetting through the keyboard controller");
+	for (int i = 0; i < 10000 && (cpu_inb(KBC_COMMAND_PORT) & 0x02); i++)
+		cpu_pause();
+	cpu_outb(KBC_COMMAND_PORT, KBC_PULSE_RESET);
+	for (volatile int i = 0; i < 100000; i++)
+		cpu_pause();
+	hvrt_log(HVRT_LOG_ERROR, "power", "no way to reset; CPU halted");
+	cpu_stop();
 }

@@ -2,6 +2,7 @@
  * GDT, TSS, IDT, the exception report and interrupt dispatch.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include <hvrt/power.h>
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/power.h"
 #include "arch/x86_64/trap.h"
 
 struct tss {
@@ -254,14 +256,35 @@ static __attribute__((noreturn)) void report_exception(const struct trap_frame *
 		 (unsigned long long)cpu_read_cr0(), (unsigned long long)cpu_read_cr3(),
 		 (unsigned long long)cpu_read_cr4());
 	trap_backtrace(f->rbp, f->rip, f->rsp);
+	char message[160];
+	hvrt_snprintf(message, sizeof(message), "CPU exception %llu: %s, error code 0x%llx%s at RIP 0x%llx",
+		      (unsigned long long)f->vector, exception_names[f->vector], (unsigned long long)f->error_code,
+		      detail, (unsigned long long)f->rip);
+	struct power_crash crash = {
+		.message = message, .reason = f->vector, .rip = f->rip, .error_code = f->error_code,
+		.cr2 = cr2, .rsp = f->rsp,
+	};
+	power_report_crash(&crash);
 	hvrt_poweroff(HVRT_EXIT_PANIC);
+}
+
+/* The two MSR instructions of msr_safe.S, and where a #GP on them resumes. */
+extern const char msr_safe_rdmsr_insn[], msr_safe_wrmsr_insn[], msr_safe_fault[];
+
+/* A #GP on cpu_rdmsr_safe/cpu_wrmsr_safe's instruction: resume at its error return. */
+static bool msr_access_faulted(struct trap_frame *f)
+{
+	if (f->rip != (uint64_t)(uintptr_t)msr_safe_rdmsr_insn && f->rip != (uint64_t)(uintptr_t)msr_safe_wrmsr_insn)
+		return false;
+	f->rip = (uint64_t)(uintptr_t)msr_safe_fault;
+	return true;
 }
 
 /*
  * trap_dispatch - C side of every interrupt and exception
  * @frame: the registers the entry stub saved
  *
- * Exceptions are fatal: the runtime has no recoverable fault. Interrupts go
+ * Exceptions are fatal, except a #GP from the safe MSR accessors. Interrupts go
  * to the handler registered for their vector; handlers only acknowledge and
  * record, the work happens later in the event loop.
  */
@@ -269,6 +292,8 @@ void trap_dispatch(struct trap_frame *frame)
 {
 	uint64_t v = frame->vector;
 
+	if (v == 13 && msr_access_faulted(frame))
+		return;
 	if (v < 32)
 		report_exception(frame);
 	if (trap.handlers[v].fn) {

@@ -103,7 +103,13 @@ void tsc_mark_start(void)
 uint32_t tsc_init(const struct tsc_refs *refs)
 {
 	uint32_t source = HVRT_TSC_CPUID;
-	uint64_t hz = tsc_from_cpuid();
+	/* The host's own figure beats a calibration, and Gen1 Hyper-V's PIT gate is reported not to toggle. */
+	uint64_t hz = refs->hyperv_hz;
+
+	if (hz >= TSC_HZ_MIN)
+		source = HVRT_TSC_HYPERV;
+	else
+		hz = tsc_from_cpuid();
 
 	if (!tsc.boot_tsc)
 		tsc.boot_tsc = cpu_rdtsc();

@@ -10,6 +10,7 @@ struct tsc_refs {
 	bool pit_first;         /* legacy BIOS machine: the 8254 is surely there */
 	uint16_t pm_timer_port; /* ACPI PM timer, 0 if none */
 	bool pm_timer_32bit;
+	uint64_t hyperv_hz;     /* the Hyper-V TSC_FREQUENCY MSR, 0 if not offered */
 };
 
 /* Marks the moment hvrt started: the zero of tsc_uptime_ns. Call first thing in each entry. */

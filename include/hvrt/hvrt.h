@@ -15,5 +15,6 @@
 #include <hvrt/mem.h>
 #include <hvrt/power.h>
 #include <hvrt/system.h>
+#include <hvrt/hv.h>
 
 #endif

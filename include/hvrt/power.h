@@ -17,6 +17,13 @@
 /* Prints the status, powers the VM off; never returns. status is 0..127. */
 __attribute__((noreturn)) void hvrt_poweroff(int status);
 
+/*
+ * Resets the VM: through the Hyper-V RESET MSR when the host recommends it,
+ * else the chipset's reset port (0xcf9), the keyboard controller, and the
+ * firmware. Under QEMU with -no-reboot a reset ends QEMU. Never returns.
+ */
+__attribute__((noreturn)) void hvrt_reboot(void);
+
 /* Prints "panic: <message>" and a backtrace, then powers off with HVRT_EXIT_PANIC. */
 __attribute__((noreturn, format(printf, 1, 2))) void hvrt_panic(const char *fmt, ...);
 

@@ -12,6 +12,7 @@ enum hvrt_tsc_source {
 	HVRT_TSC_PIT,        /* calibrated against the 8254 PIT */
 	HVRT_TSC_PM_TIMER,   /* calibrated against the ACPI PM timer */
 	HVRT_TSC_ASSUMED,    /* no reference timer answered: a guess */
+	HVRT_TSC_HYPERV,     /* the Hyper-V TSC_FREQUENCY MSR */
 };
 
 struct hvrt_system {

@@ -4,6 +4,7 @@
  */
 #include "tests/hostsim/cpu_sim.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -59,6 +60,30 @@ void cpu_wrmsr(uint32_t msr, uint64_t value)
 {
 	if (!sim.wrmsr || sim.wrmsr(sim.ctx, msr, value) != 0)
 		fail_msg("#GP: wrmsr 0x%x <- 0x%llx", msr, (unsigned long long)value);
+}
+
+int cpu_rdmsr_safe(uint32_t msr, uint64_t *value)
+{
+	uint64_t v = 0;
+
+	if (!sim.rdmsr || sim.rdmsr(sim.ctx, msr, &v) != 0)
+		return -EIO;
+	*value = v;
+	return 0;
+}
+
+int cpu_wrmsr_safe(uint32_t msr, uint64_t value)
+{
+	if (!sim.wrmsr || sim.wrmsr(sim.ctx, msr, value) != 0)
+		return -EIO;
+	return 0;
+}
+
+uint64_t cpu_hypercall(const void *page, uint64_t control, uint64_t input, uint64_t output)
+{
+	if (!sim.hypercall)
+		fail_msg("unexpected hypercall 0x%llx through %p", (unsigned long long)control, page);
+	return sim.hypercall(sim.ctx, (uintptr_t)page, control, input, output);
 }
 
 uint64_t cpu_rdtsc(void)

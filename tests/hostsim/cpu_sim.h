@@ -28,6 +28,8 @@ struct cpu_sim_ops {
 	void (*halt)(void *ctx);
 	uint64_t cr4;                                  /* what cpu_read_cr4 returns */
 	void (*write_cr3)(void *ctx, uint64_t value);  /* NULL: a CR3 write fails the test */
+	/* A call into the hypercall page at address page; returns RAX. NULL fails the test. */
+	uint64_t (*hypercall)(void *ctx, uintptr_t page, uint64_t control, uint64_t input, uint64_t output);
 };
 
 /* Installs ops (copied); NULL restores the default that fails every access. */
@@ -36,6 +38,10 @@ void cpu_sim_install(const struct cpu_sim_ops *ops);
 struct cpuid_regs cpu_cpuid(uint32_t leaf, uint32_t subleaf);
 uint64_t cpu_rdmsr(uint32_t msr);
 void cpu_wrmsr(uint32_t msr, uint64_t value);
+/* A #GP from the handler becomes -EIO here, as msr_safe.S does on hardware. */
+int cpu_rdmsr_safe(uint32_t msr, uint64_t *value);
+int cpu_wrmsr_safe(uint32_t msr, uint64_t value);
+uint64_t cpu_hypercall(const void *page, uint64_t control, uint64_t input, uint64_t output);
 uint8_t cpu_inb(uint16_t port);
 uint16_t cpu_inw(uint16_t port);
 uint32_t cpu_inl(uint16_t port);

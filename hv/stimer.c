@@ -1,0 +1,207 @@
+/*
+ * Synthetic timers, in message mode: an expiry arrives as a timer-expired
+ * message on the timer's SINT, and its callback runs from hvrt_poll().
+ *
+ * Timer 0 is the runtime's: every sleep arms it for its deadline (one-shot,
+ * absolute reference time, auto-enable) on HV_SINT_RUNTIME_TIMER. Timers 1..3
+ * are the application's (hvrt_stimer_start). Direct mode (an APIC vector
+ * instead of a message) is not used: message mode works on every host that
+ * has stimers, and the runtime needs no lower latency than it gives.
+ */
+#include <errno.h>
+
+#include <hvrt/hv.h>
+#include <hvrt/log.h>
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/lapic.h"
+#include "arch/x86_64/tsc.h"
+#include "hv/hv.h"
+
+#define STIMER_AUTO_ENABLE (1ull << 3)
+/* A lost expiry costs at most this much: the LAPIC timer ends the halt then. */
+#define BACKSTOP_100NS 20000u /* 2 ms */
+
+struct stimer {
+	bool active;
+	bool periodic;
+	unsigned sint;
+	hvrt_stimer_fn fn;
+	void *ctx;
+};
+
+static struct stimer_state {
+	bool ready;
+	struct stimer timer[HV_STIMER_COUNT_MAX];
+	unsigned sint_users[HV_SINT_COUNT]; /* timers using each SINT (the runtime's counts as one) */
+	uint64_t expiries;                  /* timer-expired messages seen */
+	uint32_t strays;                    /* messages for timers not running */
+} st;
+
+static uint32_t config_msr(unsigned timer)
+{
+	return HV_MSR_STIMER0_CONFIG + 2 * timer;
+}
+
+static uint32_t count_msr(unsigned timer)
+{
+	return HV_MSR_STIMER0_COUNT + 2 * timer;
+}
+
+static void timer_message(void *ctx, unsigned sint, const struct hv_message *msg)
+{
+	struct hv_timer_message_payload p;
+	(void)ctx;
+
+	if (msg->message_type != HV_MESSAGE_TYPE_TIMER_EXPIRED || msg->payload_size < sizeof(p)) {
+		hvrt_log(HVRT_LOG_WARN, "hv", "SINT%u: unexpected message type 0x%x (%u bytes) for the timers", sint,
+			 msg->message_type, msg->payload_size);
+		return;
+	}
+	__builtin_memcpy(&p, msg->payload, sizeof(p));
+	st.expiries++;
+	if (p.timer_index >= HV_STIMER_COUNT_MAX || !st.timer[p.timer_index].active ||
+	    st.timer[p.timer_index].sint != sint) {
+		if (st.strays++ == 0)
+			hvrt_log(HVRT_LOG_WARN, "hv", "SINT%u: expiry of timer %u, which is not running there", sint,
+				 p.timer_index);
+		return;
+	}
+	struct stimer *t = &st.timer[p.timer_index];
+	if (p.timer_index == 0)
+		return; /* the runtime's sleep timer: waking up was all it was for */
+	if (!t->periodic)
+		t->active = false;
+	struct hvrt_stimer_event ev = {
+		.timer = p.timer_index, .expiration_time = p.expiration_time, .delivery_time = p.delivery_time,
+	};
+	t->fn(t->ctx, &ev);
+}
+
+static const struct hv_sint_ops timer_ops = { .message = timer_message };
+
+static int use_sint(unsigned sint)
+{
+	if (st.sint_users[sint] == 0) {
+		int err = hv_synic_claim(sint, &timer_ops);
+		if (err)
+			return err;
+	}
+	st.sint_users[sint]++;
+	return 0;
+}
+
+static void unuse_sint(unsigned sint)
+{
+	if (st.sint_users[sint] && --st.sint_users[sint] == 0)
+		hv_synic_release(sint);
+}
+
+void hv_stimer_reset(void)
+{
+	st = (struct stimer_state){ 0 };
+}
+
+/*
+ * hv_stimer_init - make the synthetic timers usable
+ * @host: detection result; host->stimers is set
+ * Return: 0, -ENODEV (no stimers, SynIC or reference clock) or the error
+ * of claiming the runtime timer's SINT or of its MSR.
+ */
+int hv_stimer_init(struct hvrt_host *host)
+{
+	uint64_t now;
+	int err;
+
+	host->stimers = 0;
+	if (!host->hyperv || !(host->privileges & HV_PRIV_STIMERS) || !hv_synic_ready() || !hv_reftime_read(&now))
+		return -ENODEV;
+	err = use_sint(HV_SINT_RUNTIME_TIMER);
+	if (err)
+		return err;
+	/* Stopped, but armed by every write of a count (auto-enable). */
+	if (cpu_wrmsr_safe(count_msr(0), 0) ||
+	    cpu_wrmsr_safe(config_msr(0), STIMER_AUTO_ENABLE | (uint64_t)HV_SINT_RUNTIME_TIMER << HV_STIMER_SINT_SHIFT)) {
+		hvrt_log(HVRT_LOG_WARN, "hv", "the host refused the synthetic timer MSRs");
+		unuse_sint(HV_SINT_RUNTIME_TIMER);
+		return -EIO;
+	}
+	st.timer[0] = (struct stimer){ .active = true, .sint = HV_SINT_RUNTIME_TIMER };
+	st.ready = true;
+	host->stimers = HV_STIMER_COUNT_MAX;
+	return 0;
+}
+
+int hvrt_stimer_start(unsigned timer, unsigned sint, bool periodic, uint64_t when, hvrt_stimer_fn fn, void *ctx)
+{
+	int err;
+
+	if (!st.ready)
+		return -ENODEV;
+	if (timer == 0 || timer >= HV_STIMER_COUNT_MAX || sint == 0 || sint >= HV_SINT_COUNT || when == 0 || !fn)
+		return -EINVAL;
+	hvrt_stimer_stop(timer);
+	err = use_sint(sint);
+	if (err)
+		return err;
+	st.timer[timer] = (struct stimer){ .active = true, .periodic = periodic, .sint = sint, .fn = fn, .ctx = ctx };
+	/* Count first, then enable: the timer starts with the right expiry or period. */
+	uint64_t config = HV_STIMER_ENABLE | (periodic ? HV_STIMER_PERIODIC : 0) |
+			  (uint64_t)sint << HV_STIMER_SINT_SHIFT;
+	if (cpu_wrmsr_safe(count_msr(timer), when) || cpu_wrmsr_safe(config_msr(timer), config)) {
+		st.timer[timer].active = false;
+		unuse_sint(sint);
+		return -EIO;
+	}
+	return 0;
+}
+
+int hvrt_stimer_stop(unsigned timer)
+{
+	if (!st.ready)
+		return -ENODEV;
+	if (timer == 0 || timer >= HV_STIMER_COUNT_MAX)
+		return -EINVAL;
+	cpu_wrmsr_safe(config_msr(timer), 0);
+	cpu_wrmsr_safe(count_msr(timer), 0);
+	if (st.timer[timer].fn) {
+		st.timer[timer].active = false;
+		st.timer[timer].fn = NULL;
+		unuse_sint(st.timer[timer].sint);
+	}
+	return 0;
+}
+
+/* TSC deadline for a reference-time delta; the TSC is only the backstop's clock. */
+static uint64_t tsc_deadline_after_100ns(uint64_t delta)
+{
+	return tsc_deadline_after_ns(delta > UINT64_MAX / 100 ? UINT64_MAX : delta * 100);
+}
+
+void hv_stimer_sleep_until(uint64_t deadline)
+{
+	bool irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
+	uint64_t now;
+
+	for (;;) {
+		hvrt_poll();
+		if (!hv_reftime_read(&now) || now >= deadline)
+			break;
+		cpu_irq_disable();
+		if (hv_synic_pending()) {
+			cpu_irq_enable();
+			continue;
+		}
+		uint64_t left = deadline - now;
+		bool armed = st.ready && cpu_wrmsr_safe(count_msr(0), deadline) == 0;
+		armed = lapic_timer_arm(tsc_deadline_after_100ns(armed ? left + BACKSTOP_100NS : left)) || armed;
+		if (armed) {
+			cpu_irq_enable_and_halt();
+		} else {
+			cpu_irq_enable();
+			cpu_pause();
+		}
+	}
+	if (!irqs_were_on)
+		cpu_irq_disable();
+}

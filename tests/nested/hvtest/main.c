@@ -1,0 +1,281 @@
+/*
+ * hvtest: the Hyper-V core checked on a real host (tests/nested/cases.py
+ * runs it in the nested host of test-hosts.md, and on plain QEMU).
+ *
+ *   hvtest          every check below; exit 0 only if all pass
+ *   hvtest crash    hvrt_panic(): the crash MSRs must reach the host
+ *   hvtest reset    hvrt_reboot(): through the RESET MSR when recommended
+ *
+ * Each check prints "PASS name: detail" or "FAIL name: detail". What the
+ * host must answer (vendor, privileges) is checked by the case file against
+ * the printed values, so this image holds no expectation about the host.
+ * It uses the runtime's internal headers where the public API has no call
+ * (raw hypercalls, the SynIC), as the VMBus layer will.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hvrt/hvrt.h>
+
+#include "arch/x86_64/cpu.h"
+#include "hv/hv.h"
+
+#define VMBUS_MSG_INITIATE_CONTACT 14u
+#define VMBUS_MSG_VERSION_RESPONSE 15u
+#define VMBUS_MSG_UNLOAD 16u
+#define VMBUS_MSG_UNLOAD_RESPONSE 17u
+#define VMBUS_VERSION_4_0 0x00040000u
+#define VMBUS_VERSION_5_0 0x00050000u
+#define VMBUS_MESSAGE_CONNECTION 1u
+#define VMBUS_MESSAGE_CONNECTION_5 4u
+#define TICKS_PER_MS 10000u /* reference time is in 100 ns */
+
+static struct {
+	int passed, failed;
+	/* the last VMBus message that arrived on SINT2 */
+	volatile uint32_t vmbus_type;
+	uint8_t vmbus_payload[HV_MESSAGE_PAYLOAD_MAX];
+	/* timer callbacks */
+	volatile unsigned oneshot_fired;
+	uint64_t oneshot_at, oneshot_due;
+	volatile unsigned periodic_count;
+} t;
+
+__attribute__((format(printf, 3, 4))) static void result(int ok, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %s: ", ok ? "PASS" : "FAIL", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		t.passed++;
+	else
+		t.failed++;
+}
+
+static uint64_t now_ref(void)
+{
+	uint64_t v = 0;
+	hvrt_reftime(&v);
+	return v;
+}
+
+static void check_detection(const struct hvrt_host *h)
+{
+	printf("host: %s\n", h->name);
+	printf("vendor=\"%s\" interface=0x%08" PRIx32 " max_leaf=0x%08" PRIx32 "\n", h->vendor, h->interface,
+	       h->max_leaf);
+	printf("privileges eax=0x%08" PRIx32 " ebx=0x%08" PRIx32 " features edx=0x%08" PRIx32
+	       " recommendations=0x%08" PRIx32 "\n",
+	       (uint32_t)h->privileges, (uint32_t)(h->privileges >> 32), h->features, h->recommendations);
+	result(h->hyperv && h->interface == HV_INTERFACE_HV1, "detect", "Hv#1 interface from \"%s\"", h->vendor);
+}
+
+static void check_hypercalls(const struct hvrt_host *h)
+{
+	uint16_t status = 0;
+
+	result(h->hypercalls, "hypercall-page", "page at 0x%" PRIx64 " holds %02x %02x %02x, guest OS ID 0x%016" PRIx64,
+	       h->hypercall_page, h->hypercall_insn[0], h->hypercall_insn[1], h->hypercall_insn[2], h->guest_os_id);
+	int err = hv_post_message(7, 1, "hvtest", 6, &status);
+	const char *name = hvrt_hv_status_name(status);
+	result(status == HV_STATUS_INVALID_CONNECTION_ID && err == -ENOTCONN, "post-unknown-connection",
+	       "connection 7 answered %s (0x%04x), errno %d", name ? name : "(unnamed)", status, err);
+	err = hv_signal_event(0x40, 0, &status);
+	name = hvrt_hv_status_name(status);
+	result(status == HV_STATUS_INVALID_CONNECTION_ID, "signal-unknown-connection",
+	       "event connection 0x40 answered %s (0x%04x), errno %d", name ? name : "(unnamed)", status, err);
+}
+
+/* Reference TSC page against the TIME_REF_COUNT MSR, at the start and 100 ms later. */
+static void check_reference_time(const struct hvrt_host *h)
+{
+	uint64_t page0, msr0, page1, msr1;
+
+	if (h->clock != HVRT_CLOCK_REFERENCE_TSC) {
+		result(0, "reference-time", "clock is %s, not the reference TSC page", hvrt_clock_source_name(h->clock));
+		return;
+	}
+	hv_reftime_read(&page0);
+	msr0 = cpu_rdmsr(HV_MSR_TIME_REF_COUNT);
+	usleep(100000);
+	hv_reftime_read(&page1);
+	msr1 = cpu_rdmsr(HV_MSR_TIME_REF_COUNT);
+	int64_t skew0 = (int64_t)(msr0 - page0), skew1 = (int64_t)(msr1 - page1);
+	int64_t drift = (int64_t)((msr1 - msr0) - (page1 - page0));
+	uint64_t elapsed = page1 - page0;
+	int ok = llabs(skew0) <= TICKS_PER_MS && llabs(skew1) <= TICKS_PER_MS && llabs(drift) <= TICKS_PER_MS &&
+		 elapsed >= 100 * TICKS_PER_MS;
+	result(ok, "reference-time",
+	       "page vs MSR: %" PRId64 " and %" PRId64 " x100ns apart, drift %" PRId64 " x100ns over %" PRIu64
+	       ".%" PRIu64 " ms (limit 1 ms)",
+	       skew0, skew1, drift, elapsed / TICKS_PER_MS, elapsed % TICKS_PER_MS / 1000);
+}
+
+static void vmbus_message(void *ctx, unsigned sint, const struct hv_message *msg)
+{
+	(void)ctx;
+	(void)sint;
+	uint32_t type = 0;
+	if (msg->payload_size >= 4)
+		memcpy(&type, msg->payload, 4);
+	memcpy(t.vmbus_payload, msg->payload, msg->payload_size);
+	t.vmbus_type = type;
+}
+
+/* Waits up to timeout_ms for a VMBus message of type want on SINT2. */
+static bool wait_vmbus(uint32_t want, unsigned timeout_ms)
+{
+	uint64_t until = now_ref() + (uint64_t)timeout_ms * TICKS_PER_MS;
+
+	while (t.vmbus_type != want && now_ref() < until)
+		usleep(1000);
+	return t.vmbus_type == want;
+}
+
+static int initiate_contact(uint32_t connection, uint32_t version, void *interrupt_page, void *monitor_pages,
+			    uint16_t *status)
+{
+	uint8_t msg[40] = { 0 };
+	uint32_t type = VMBUS_MSG_INITIATE_CONTACT;
+	uint64_t intr = (uint64_t)(uintptr_t)interrupt_page;
+	uint64_t mon1 = (uint64_t)(uintptr_t)monitor_pages, mon2 = mon1 + 4096;
+
+	memcpy(msg + 0, &type, 4);
+	memcpy(msg + 8, &version, 4);
+	if (version >= VMBUS_VERSION_5_0)
+		msg[16] = HV_SINT_VMBUS;
+	else
+		memcpy(msg + 16, &intr, 8);
+	memcpy(msg + 24, &mon1, 8);
+	memcpy(msg + 32, &mon2, 8);
+	t.vmbus_type = 0;
+	return hv_post_message(connection, 1, msg, sizeof(msg), status);
+}
+
+/* The smallest VMBus exchange: INITIATE_CONTACT 4.0 and its VERSION_RESPONSE through SINT2, then UNLOAD. */
+static void check_synic_vmbus(const struct hvrt_host *h)
+{
+	static const struct hv_sint_ops ops = { .message = vmbus_message };
+	uint16_t status;
+
+	if (!h->synic) {
+		result(0, "synic", "no SynIC");
+		return;
+	}
+	int err = hv_synic_claim(HV_SINT_VMBUS, &ops);
+	if (err) {
+		result(0, "synic", "cannot claim SINT2: %d", err);
+		return;
+	}
+	void *interrupt_page = hvrt_page_alloc(1), *monitor_pages = hvrt_page_alloc(2);
+
+	/* As Linux does first: 5.0 on connection 4, which QEMU's server does not listen on. */
+	err = initiate_contact(VMBUS_MESSAGE_CONNECTION_5, VMBUS_VERSION_5_0, interrupt_page, monitor_pages, &status);
+	printf("INITIATE_CONTACT 5.0 on connection 4: %s, errno %d\n",
+	       hvrt_hv_status_name(status) ? hvrt_hv_status_name(status) : "?", err);
+
+	uint64_t sent = now_ref();
+	err = initiate_contact(VMBUS_MESSAGE_CONNECTION, VMBUS_VERSION_4_0, interrupt_page, monitor_pages, &status);
+	if (err) {
+		result(0, "vmbus-contact", "PostMessage failed: %s, errno %d", hvrt_hv_status_name(status), err);
+		goto out;
+	}
+	bool got = wait_vmbus(VMBUS_MSG_VERSION_RESPONSE, 1000);
+	uint64_t took = now_ref() - sent;
+	result(got && t.vmbus_payload[8] != 0, "vmbus-contact",
+	       "VERSION_RESPONSE %s through SINT2 after %" PRIu64 " us: version_supported=%u connection_state=%u",
+	       got ? "arrived" : "did not arrive", took / 10, t.vmbus_payload[8], t.vmbus_payload[9]);
+
+	uint8_t unload[8] = { VMBUS_MSG_UNLOAD };
+	t.vmbus_type = 0;
+	err = hv_post_message(VMBUS_MESSAGE_CONNECTION, 1, unload, sizeof(unload), &status);
+	got = err == 0 && wait_vmbus(VMBUS_MSG_UNLOAD_RESPONSE, 1000);
+	result(got, "vmbus-unload", "UNLOAD_RESPONSE %s", got ? "arrived" : "did not arrive");
+out:
+	hv_synic_release(HV_SINT_VMBUS);
+}
+
+static void oneshot(void *ctx, const struct hvrt_stimer_event *ev)
+{
+	(void)ctx;
+	t.oneshot_at = now_ref();
+	t.oneshot_due = ev->expiration_time;
+	t.oneshot_fired++;
+}
+
+static void periodic(void *ctx, const struct hvrt_stimer_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	t.periodic_count++;
+}
+
+static void check_stimers(const struct hvrt_host *h)
+{
+	if (h->stimers == 0) {
+		result(0, "stimer-oneshot", "no synthetic timers");
+		return;
+	}
+	uint64_t start = now_ref();
+	int err = hvrt_stimer_start(1, 5, false, start + 10 * TICKS_PER_MS, oneshot, NULL);
+	usleep(30000);
+	uint64_t late = t.oneshot_at - start;
+	result(err == 0 && t.oneshot_fired == 1 && late >= 10 * TICKS_PER_MS && late <= 15 * TICKS_PER_MS,
+	       "stimer-oneshot", "start %d, fired %u time(s), %" PRIu64 ".%02" PRIu64 " ms after arming (want 10..15)",
+	       err, t.oneshot_fired, late / TICKS_PER_MS, late % TICKS_PER_MS / 100);
+
+	err = hvrt_stimer_start(2, 5, true, 10 * TICKS_PER_MS, periodic, NULL);
+	usleep(105000);
+	hvrt_stimer_stop(2);
+	unsigned n = t.periodic_count;
+	usleep(30000);
+	result(err == 0 && n >= 9 && n <= 11 && t.periodic_count == n, "stimer-periodic",
+	       "start %d, 10 ms period fired %u times in 105 ms (want 9..11), %u after stop", err, n,
+	       t.periodic_count - n);
+}
+
+/* The runtime's own sleep, on stimer 0: usleep(20 ms) must last 20 ms of reference time, not much more. */
+static void check_sleep(const struct hvrt_host *h)
+{
+	uint64_t start = now_ref();
+	usleep(20000);
+	uint64_t took = now_ref() - start;
+	result(took >= 20 * TICKS_PER_MS && took <= 25 * TICKS_PER_MS, "sleep",
+	       "usleep(20000) took %" PRIu64 ".%02" PRIu64 " ms of reference time on %s", took / TICKS_PER_MS,
+	       took % TICKS_PER_MS / 100, h->stimers ? "stimer 0" : "the LAPIC timer");
+}
+
+int main(int argc, char **argv)
+{
+	const struct hvrt_host *h = hvrt_host();
+
+	if (argc > 1 && strcmp(argv[1], "crash") == 0) {
+		printf("crash reporting: %s\n", h->crash_msrs ? "on" : "off");
+		hvrt_panic("hvtest: deliberate panic");
+	}
+	if (argc > 1 && strcmp(argv[1], "reset") == 0) {
+		printf("reset through MSR: %s\n", h->reset_msr ? "yes" : "no");
+		hvrt_reboot();
+	}
+	if (!h->hyperv) {
+		printf("hvtest: %s; nothing to test\n", h->name);
+		return 0;
+	}
+	check_detection(h);
+	check_hypercalls(h);
+	check_reference_time(h);
+	check_synic_vmbus(h);
+	check_stimers(h);
+	check_sleep(h);
+	printf("hvtest: %d passed, %d failed\n", t.passed, t.failed);
+	return t.failed ? 1 : 0;
+}
