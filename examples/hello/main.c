@@ -32,6 +32,7 @@ int main(int argc, char **argv)
 		printf("hypervisor: present, CPUID vendor \"%s\"\n", sys->hypervisor_vendor);
 	else
 		printf("hypervisor: none\n");
+	printf("host: %s\n", hvrt_host()->name);
 
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

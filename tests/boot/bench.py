@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu  # noqa: E402
 
 RUNS = 5
-SIZE_TARGET = 64 * 1024
+SIZE_TARGET = 80 * 1024
 TARGETS = {"gen1-elf": 1.5, "gen2-img": 1.05}
 
 

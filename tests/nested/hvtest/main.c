@@ -263,7 +263,8 @@ int main(int argc, char **argv)
 		hvrt_panic("hvtest: deliberate panic");
 	}
 	if (argc > 1 && strcmp(argv[1], "reset") == 0) {
-		printf("reset through MSR: %s\n", h->reset_msr ? "yes" : "no");
+		printf("privileges eax=0x%08" PRIx32 " recommendations=0x%08" PRIx32 "; reset through MSR: %s\n",
+		       (uint32_t)h->privileges, h->recommendations, h->reset_msr ? "yes" : "no");
 		hvrt_reboot();
 	}
 	if (!h->hyperv) {
