@@ -288,6 +288,8 @@ static void setup_clocks(const struct hvrt_boot_info *bi)
 	};
 	rt.sys.tsc_source = tsc_init(&refs);
 	rt.sys.tsc_hz = tsc_hz();
+	if (hvrt_host()->apic_frequency)
+		lapic_set_bus_frequency(hvrt_host()->apic_frequency);
 
 	if (lapic_init() == 0) {
 		rt.sys.x2apic = lapic_x2apic();

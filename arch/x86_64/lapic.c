@@ -35,6 +35,7 @@ static struct lapic_state {
 	bool x2apic;
 	bool present;
 	uint64_t timer_hz;
+	uint64_t known_bus_hz; /* from the hypervisor; 0: calibrate */
 	uint64_t wakeups;
 } lapic;
 
@@ -115,20 +116,29 @@ int lapic_init(void)
 	trap_set_handler(VECTOR_SPURIOUS, spurious_interrupt, NULL);
 	lapic_write(LAPIC_SVR, 0x100 | VECTOR_SPURIOUS);
 
-	/* Count down from the top for 1 ms of TSC time with the timer masked. */
 	lapic_write(LAPIC_TIMER_DIVIDE, DIVIDE_BY_16);
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VECTOR_LAPIC_TIMER);
-	uint64_t deadline = tsc_deadline_after_ns(CALIBRATE_NS);
-	lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
-	while (cpu_rdtsc() < deadline)
-		cpu_pause();
-	uint32_t left = lapic_read(LAPIC_TIMER_CURRENT);
-	lapic_write(LAPIC_TIMER_INITIAL, 0);
-	lapic.timer_hz = (uint64_t)(0xffffffffu - left) * (1000000000ull / CALIBRATE_NS);
+	if (lapic.known_bus_hz) {
+		lapic.timer_hz = lapic.known_bus_hz / 16;
+	} else {
+		/* Count down from the top for 1 ms of TSC time with the timer masked. */
+		uint64_t deadline = tsc_deadline_after_ns(CALIBRATE_NS);
+		lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
+		while (cpu_rdtsc() < deadline)
+			cpu_pause();
+		uint32_t left = lapic_read(LAPIC_TIMER_CURRENT);
+		lapic_write(LAPIC_TIMER_INITIAL, 0);
+		lapic.timer_hz = (uint64_t)(0xffffffffu - left) * (1000000000ull / CALIBRATE_NS);
+	}
 	if (lapic.timer_hz == 0)
 		hvrt_log(HVRT_LOG_WARN, "lapic", "the LAPIC timer does not count; sleeps will spin");
 	lapic_write(LAPIC_LVT_TIMER, VECTOR_LAPIC_TIMER); /* one-shot, unmasked */
 	return 0;
+}
+
+void lapic_set_bus_frequency(uint64_t hz)
+{
+	lapic.known_bus_hz = hz;
 }
 
 bool lapic_x2apic(void)

@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The timer's input clock as the hypervisor states it (Hyper-V APIC_FREQUENCY): lapic_init then skips calibrating. */
+void lapic_set_bus_frequency(uint64_t hz);
+
 /* Masks the 8259 PICs, enables the LAPIC, calibrates its timer. Returns 0 or -ENODEV. */
 int lapic_init(void);
 bool lapic_x2apic(void);

@@ -79,6 +79,17 @@ static void check_detection(const struct hvrt_host *h)
 	result(h->hyperv && h->interface == HV_INTERFACE_HV1, "detect", "Hv#1 interface from \"%s\"", h->vendor);
 }
 
+/* With the frequency MSRs, neither the TSC nor the LAPIC timer is calibrated: the host's figures are used. */
+static void check_frequencies(const struct hvrt_host *h)
+{
+	const struct hvrt_system *sys = hvrt_system();
+
+	result(h->tsc_frequency && sys->tsc_hz == h->tsc_frequency && sys->tsc_source == HVRT_TSC_HYPERV &&
+		       h->apic_frequency && sys->lapic_timer_hz == h->apic_frequency / 16,
+	       "frequencies", "TSC %" PRIu64 " Hz (%s), LAPIC timer %" PRIu64 " Hz from APIC_FREQUENCY %" PRIu64 " Hz",
+	       sys->tsc_hz, hvrt_tsc_source_name(sys->tsc_source), sys->lapic_timer_hz, h->apic_frequency);
+}
+
 static void check_hypercalls(const struct hvrt_host *h)
 {
 	uint16_t status = 0;
@@ -272,6 +283,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	check_detection(h);
+	check_frequencies(h);
 	check_hypercalls(h);
 	check_reference_time(h);
 	check_synic_vmbus(h);
