@@ -297,8 +297,9 @@ static void setup_clocks(const struct hvrt_boot_info *bi)
 	} else {
 		hvrt_log(HVRT_LOG_WARN, "lapic", "no local APIC; sleeps will spin");
 	}
-	cpu_irq_enable();
+	/* Before interrupts: hv_init masks every SINT a firmware may have left pointing somewhere. */
 	hv_init();
+	cpu_irq_enable();
 
 	struct rtc_time t;
 	int err = rtc_read(rt.acpi.century, &t);

@@ -95,7 +95,7 @@ bool hv_detect(struct hvrt_host *h)
 		h->isolation_type = r.ebx & 0xf;
 	}
 
-	/* KVM and QEMU report build 0 and version 0.0: say what they did report. */
+	/* A host may leave the version leaf empty (hvrt's simulator does; KVM reports 10.0 build 14393). */
 	if (h->build || h->version_major || h->version_minor)
 		hvrt_snprintf(h->name, sizeof(h->name), "Hyper-V %u.%u build %u (%s)", h->version_major,
 			      h->version_minor, h->build, h->vendor);

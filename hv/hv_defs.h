@@ -80,6 +80,7 @@
 #define HV_STIMER_COUNT_MAX 4u
 #define HV_STIMER_ENABLE (1ull << 0)
 #define HV_STIMER_PERIODIC (1ull << 1)
+#define HV_STIMER_AUTO_ENABLE (1ull << 3) /* writing a non-zero COUNT sets enable */
 #define HV_STIMER_SINT_SHIFT 16
 
 #define HV_CRASH_CTL_NOTIFY (1ull << 63)

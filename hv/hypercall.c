@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <hvrt/boot.h>
 #include <hvrt/hv.h>
 #include <hvrt/log.h>
 #include <hvrt/mem.h>
@@ -54,13 +55,33 @@ void hv_hypercall_reset(void)
 }
 
 /*
+ * True when addr lies in RAM the page allocator hands out. A firmware's
+ * hypercall page there (in boot-services memory hvrt has reclaimed, say)
+ * would one day be given to someone as a buffer, with the host's overlay
+ * on it: hvrt moves the hypercall page to a page of its own instead.
+ */
+static bool in_free_ram(uint64_t addr)
+{
+	const struct hvrt_boot_info *bi = hvrt_boot_info();
+
+	for (unsigned i = 0; bi && i < bi->memmap_count && i < HVRT_MEMMAP_MAX; i++) {
+		const struct hvrt_mem_region *r = &bi->memmap[i];
+		if (r->type == HVRT_MEM_RAM && addr >= r->base && addr - r->base < r->length)
+			return true;
+	}
+	return false;
+}
+
+/*
  * hv_hypercall_init - enable the hypercall page (TLFS "establishing the hypercall interface")
  * @host: detection result; guest_os_id and the hypercall fields are filled in
  * Return: 0, -ENODEV if the host does not offer the hypercall MSRs, -ENOMEM,
  * or -EIO if the host refused an MSR or the page never appeared.
  *
- * A firmware that ran before hvrt (Hyper-V's UEFI) may have enabled the page
- * already: it is partition-wide, so it is reused as it is. Otherwise a page
+ * A firmware that ran before hvrt may have enabled the page already: it is
+ * partition-wide, so it is reused as it is, unless it lies in RAM hvrt hands
+ * out (then it is moved, see in_free_ram). Hyper-V's own UEFI disables the
+ * page and clears the guest OS ID at ExitBootServices. Otherwise a page
  * of hvrt's own free RAM is given: Hyper-V overlays it (what lies beneath is
  * hidden, which is harmless for a page nobody else uses), while KVM writes
  * the page's code into that RAM and refuses a GPA with no RAM behind it.
@@ -87,7 +108,7 @@ int hv_hypercall_init(struct hvrt_host *host)
 	err = cpu_rdmsr_safe(HV_MSR_HYPERCALL, &msr);
 	if (err)
 		goto refused;
-	if (msr & HV_MSR_ENABLE) {
+	if ((msr & HV_MSR_ENABLE) && !in_free_ram(msr & HV_MSR_PAGE_MASK)) {
 		host->hypercall_page_reused = true;
 	} else {
 		page = hvrt_page_alloc(1);
@@ -97,9 +118,14 @@ int hv_hypercall_init(struct hvrt_host *host)
 		err = cpu_wrmsr_safe(HV_MSR_HYPERCALL, msr);
 		if (err)
 			goto refused_free;
+		uint64_t written = msr;
 		err = cpu_rdmsr_safe(HV_MSR_HYPERCALL, &msr);
-		if (err)
-			goto refused_free;
+		if (err) {
+			/* The write may have enabled it: the page is the host's until disabled again. */
+			if (cpu_wrmsr_safe(HV_MSR_HYPERCALL, written & ~HV_MSR_ENABLE) == 0)
+				goto refused_free;
+			goto refused;
+		}
 		if (!(msr & HV_MSR_ENABLE)) {
 			hvrt_log(HVRT_LOG_WARN, "hv", "the host did not enable the hypercall page");
 			err = -EIO;
@@ -128,8 +154,8 @@ int hv_hypercall_init(struct hvrt_host *host)
 	return 0;
 
 disable:
-	if (!host->hypercall_page_reused)
-		cpu_wrmsr_safe(HV_MSR_HYPERCALL, msr & ~HV_MSR_ENABLE);
+	if (!host->hypercall_page_reused && cpu_wrmsr_safe(HV_MSR_HYPERCALL, msr & ~HV_MSR_ENABLE) != 0)
+		page = NULL; /* still enabled: it stays the host's, never reused for anything else */
 free_page:
 	if (page)
 		hvrt_page_free(page, 1);

@@ -11,6 +11,7 @@
 #include <hvrt/mem.h>
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/tsc.h"
 #include "hv/hv.h"
 #include "libc-glue/glue.h"
 
@@ -18,7 +19,13 @@ static struct reftime_state {
 	const struct hv_reference_tsc_page *page; /* NULL: no page */
 	bool ref_count;                           /* TIME_REF_COUNT offered */
 	uint64_t page_invalid_reads;              /* reads that found sequence 0 */
+	/* The last good reading, to carry on from when the host offers no valid source for a while. */
+	bool have_last;
+	uint64_t last_time, last_tsc;
 } ref;
+
+/* How often a read is retried while the host keeps changing the sequence. */
+#define PAGE_READ_TRIES 1000
 
 const char *hvrt_clock_source_name(uint32_t source)
 {
@@ -39,9 +46,9 @@ const char *hvrt_clock_source_name(uint32_t source)
  * Returns false while the host marks it invalid (sequence 0), as it does
  * during a save/restore or migration to a host with another TSC rate.
  */
-static bool read_page(uint64_t *time)
+static bool read_page(uint64_t *time, uint64_t *tsc_used)
 {
-	for (;;) {
+	for (int tries = 0; tries < PAGE_READ_TRIES; tries++) {
 		uint32_t seq = ref.page->tsc_sequence;
 		if (seq == 0)
 			return false;
@@ -53,21 +60,48 @@ static bool read_page(uint64_t *time)
 		if (ref.page->tsc_sequence != seq)
 			continue;
 		*time = (uint64_t)(((unsigned __int128)tsc * scale) >> 64) + (uint64_t)offset;
+		*tsc_used = tsc;
 		return true;
 	}
+	return false; /* a host rewriting the page without end counts as an invalid page */
 }
 
+/*
+ * hv_reftime_read - partition reference time, 100 ns units
+ * Return: false only before any Hyper-V clock ever answered.
+ *
+ * The page, else TIME_REF_COUNT. A host that offers only the page and marks
+ * it invalid for a while (save/restore, migration) gets the last good
+ * reading carried on with the TSC, so the clock neither stops nor jumps
+ * back; a time from the host that is behind what was already given is held.
+ */
 bool hv_reftime_read(uint64_t *time)
 {
-	if (ref.page && read_page(time))
-		return true;
+	uint64_t t, tsc;
+
+	if (ref.page && read_page(&t, &tsc))
+		goto good;
 	if (ref.page)
 		ref.page_invalid_reads++;
 	if (ref.ref_count) {
-		*time = cpu_rdmsr(HV_MSR_TIME_REF_COUNT);
-		return true;
+		tsc = cpu_rdtsc();
+		t = cpu_rdmsr(HV_MSR_TIME_REF_COUNT);
+		goto good;
 	}
-	return false;
+	if (!ref.have_last)
+		return false;
+	uint64_t hz = tsc_hz();
+	uint64_t ticks = cpu_rdtsc() - ref.last_tsc;
+	*time = ref.last_time + (hz ? ticks / hz * 10000000ull + ticks % hz * 10000000ull / hz : 0);
+	return true;
+good:
+	if (ref.have_last && t < ref.last_time)
+		t = ref.last_time;
+	ref.have_last = true;
+	ref.last_time = t;
+	ref.last_tsc = tsc;
+	*time = t;
+	return true;
 }
 
 int hvrt_reftime(uint64_t *time_100ns)
@@ -142,12 +176,17 @@ int hv_reftime_init(struct hvrt_host *host)
 	if (host->privileges & HV_PRIV_REFERENCE_TSC) {
 		void *page = hvrt_page_alloc(1);
 		uint64_t msr = 0;
-		if (page && cpu_wrmsr_safe(HV_MSR_REFERENCE_TSC, (uint64_t)(uintptr_t)page | HV_MSR_ENABLE) == 0 &&
-		    cpu_rdmsr_safe(HV_MSR_REFERENCE_TSC, &msr) == 0 && (msr & HV_MSR_ENABLE)) {
+		/* Read-modify-write: bits 11:1 are reserved, to be preserved. */
+		bool written = page && cpu_rdmsr_safe(HV_MSR_REFERENCE_TSC, &msr) == 0 &&
+			       cpu_wrmsr_safe(HV_MSR_REFERENCE_TSC, (msr & ~HV_MSR_PAGE_MASK) |
+									(uint64_t)(uintptr_t)page | HV_MSR_ENABLE) == 0;
+		if (written && cpu_rdmsr_safe(HV_MSR_REFERENCE_TSC, &msr) == 0 && (msr & HV_MSR_ENABLE)) {
 			ref.page = page;
 		} else {
-			hvrt_log(HVRT_LOG_WARN, "hv", "the host refused the reference TSC page");
-			if (page)
+			hvrt_log(HVRT_LOG_WARN, "hv", page ? "the host refused the reference TSC page"
+							   : "no memory for the reference TSC page");
+			/* A page the host may have taken is disabled before it is freed; one it keeps is never reused. */
+			if (page && (!written || cpu_wrmsr_safe(HV_MSR_REFERENCE_TSC, 0) == 0))
 				hvrt_page_free(page, 1);
 		}
 	}

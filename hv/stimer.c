@@ -3,7 +3,8 @@
  * message on the timer's SINT, and its callback runs from hvrt_poll().
  *
  * Timer 0 is the runtime's: every sleep arms it for its deadline (one-shot,
- * absolute reference time, auto-enable) on HV_SINT_RUNTIME_TIMER. Timers 1..3
+ * absolute reference time, auto-enable) on HV_SINT_RUNTIME_TIMER, with the
+ * LAPIC timer as a backstop; without a LAPIC timer the sleep polls. Timers 1..3
  * are the application's (hvrt_stimer_start). Direct mode (an APIC vector
  * instead of a message) is not used: message mode works on every host that
  * has stimers, and the runtime needs no lower latency than it gives.
@@ -18,9 +19,11 @@
 #include "arch/x86_64/tsc.h"
 #include "hv/hv.h"
 
-#define STIMER_AUTO_ENABLE (1ull << 3)
-/* A lost expiry costs at most this much: the LAPIC timer ends the halt then. */
-#define BACKSTOP_100NS 20000u /* 2 ms */
+/*
+ * A lost expiry costs at most this much: the LAPIC timer ends the halt then.
+ * Long enough that a wake-up by it is told from the stimer's (hvtest).
+ */
+#define BACKSTOP_100NS 100000u /* 10 ms */
 
 struct stimer {
 	bool active;
@@ -121,7 +124,7 @@ int hv_stimer_init(struct hvrt_host *host)
 		return err;
 	/* Stopped, but armed by every write of a count (auto-enable). */
 	if (cpu_wrmsr_safe(count_msr(0), 0) ||
-	    cpu_wrmsr_safe(config_msr(0), STIMER_AUTO_ENABLE | (uint64_t)HV_SINT_RUNTIME_TIMER << HV_STIMER_SINT_SHIFT)) {
+	    cpu_wrmsr_safe(config_msr(0), HV_STIMER_AUTO_ENABLE | (uint64_t)HV_SINT_RUNTIME_TIMER << HV_STIMER_SINT_SHIFT)) {
 		hvrt_log(HVRT_LOG_WARN, "hv", "the host refused the synthetic timer MSRs");
 		unuse_sint(HV_SINT_RUNTIME_TIMER);
 		return -EIO;
@@ -149,7 +152,8 @@ int hvrt_stimer_start(unsigned timer, unsigned sint, bool periodic, uint64_t whe
 	uint64_t config = HV_STIMER_ENABLE | (periodic ? HV_STIMER_PERIODIC : 0) |
 			  (uint64_t)sint << HV_STIMER_SINT_SHIFT;
 	if (cpu_wrmsr_safe(count_msr(timer), when) || cpu_wrmsr_safe(config_msr(timer), config)) {
-		st.timer[timer].active = false;
+		/* fn too: a later stop must not give the SINT back a second time */
+		st.timer[timer] = (struct stimer){ 0 };
 		unuse_sint(sint);
 		return -EIO;
 	}
@@ -193,9 +197,9 @@ void hv_stimer_sleep_until(uint64_t deadline)
 			continue;
 		}
 		uint64_t left = deadline - now;
-		bool armed = st.ready && cpu_wrmsr_safe(count_msr(0), deadline) == 0;
-		armed = lapic_timer_arm(tsc_deadline_after_100ns(armed ? left + BACKSTOP_100NS : left)) || armed;
-		if (armed) {
+		bool stimer = st.ready && cpu_wrmsr_safe(count_msr(0), deadline) == 0;
+		/* Halt only with the LAPIC timer armed: a stimer expiry alone may be lost. */
+		if (lapic_timer_arm(tsc_deadline_after_100ns(stimer ? left + BACKSTOP_100NS : left))) {
 			cpu_irq_enable_and_halt();
 		} else {
 			cpu_irq_enable();

@@ -50,6 +50,26 @@ bool hv_synic_pending(void)
 	return synic.pending != 0;
 }
 
+/* Disables a SynIC page; false if the host may still have it enabled (disabling refused). */
+static bool page_released(uint32_t msr)
+{
+	uint64_t v;
+	return cpu_wrmsr_safe(msr, 0) == 0 || (cpu_rdmsr_safe(msr, &v) == 0 && !(v & HV_MSR_ENABLE));
+}
+
+/* Sets the enable bit and the page (if any), keeping the reserved bits 11:1 as the host has them. */
+static int enable_msr(uint32_t msr, const void *page)
+{
+	uint64_t v;
+
+	if (cpu_rdmsr_safe(msr, &v))
+		return -EIO;
+	v |= HV_MSR_ENABLE;
+	if (page)
+		v = (v & ~HV_MSR_PAGE_MASK) | (uint64_t)(uintptr_t)page;
+	return cpu_wrmsr_safe(msr, v);
+}
+
 /*
  * hv_synic_init - enable the SynIC on the boot CPU
  * @host: detection result; the synic fields are filled in
@@ -67,6 +87,8 @@ int hv_synic_init(struct hvrt_host *host)
 
 	if (!host->hyperv || !(host->privileges & HV_PRIV_SYNIC))
 		return -ENODEV;
+	if (synic.ready)
+		return 0;
 	synic.auto_eoi = !(host->recommendations & HV_RECOMMEND_AUTO_EOI_DEPRECATED);
 	synic.simp = hvrt_page_alloc(1);
 	synic.siefp = hvrt_page_alloc(1);
@@ -82,10 +104,8 @@ int hv_synic_init(struct hvrt_host *host)
 	for (unsigned i = 0; i < HV_SINT_COUNT; i++)
 		if (cpu_wrmsr_safe(HV_MSR_SINT0 + i, HV_SINT_MASKED))
 			goto refused;
-	if (cpu_rdmsr_safe(HV_MSR_SVERSION, &version) ||
-	    cpu_wrmsr_safe(HV_MSR_SIMP, (uint64_t)(uintptr_t)synic.simp | HV_MSR_ENABLE) ||
-	    cpu_wrmsr_safe(HV_MSR_SIEFP, (uint64_t)(uintptr_t)synic.siefp | HV_MSR_ENABLE) ||
-	    cpu_wrmsr_safe(HV_MSR_SCONTROL, HV_MSR_ENABLE))
+	if (cpu_rdmsr_safe(HV_MSR_SVERSION, &version) || enable_msr(HV_MSR_SIMP, synic.simp) ||
+	    enable_msr(HV_MSR_SIEFP, synic.siefp) || enable_msr(HV_MSR_SCONTROL, NULL))
 		goto refused;
 	if (cpu_rdmsr_safe(HV_MSR_SIMP, &simp) || cpu_rdmsr_safe(HV_MSR_SIEFP, &siefp))
 		goto refused;
@@ -106,8 +126,11 @@ refused:
 	hvrt_log(HVRT_LOG_WARN, "hv", "the host refused a SynIC MSR access; no SynIC");
 disable:
 	cpu_wrmsr_safe(HV_MSR_SCONTROL, 0);
-	cpu_wrmsr_safe(HV_MSR_SIMP, 0);
-	cpu_wrmsr_safe(HV_MSR_SIEFP, 0);
+	/* A page the host may still have enabled stays its own: kept, never reused. */
+	if (!page_released(HV_MSR_SIMP))
+		synic.simp = NULL;
+	if (!page_released(HV_MSR_SIEFP))
+		synic.siefp = NULL;
 	trap_set_handler(HV_SYNIC_VECTOR, NULL, NULL);
 	err = -EIO;
 free_pages:
@@ -160,9 +183,14 @@ static int take_message(unsigned sint)
 		return 0;
 	memcpy(&msg, (const void *)slot, sizeof(msg));
 	slot->message_type = HV_MESSAGE_TYPE_NONE;
-	/* The slot must read as free before the host is told to refill it. */
+	/*
+	 * The slot must read as free before the host is told to refill it. The
+	 * pending flag is read from the slot after that, not from the copy: the
+	 * host may set it between the copy and the clear, and a missed EOM leaves
+	 * the next message queued for good (KVM retries only on EOM).
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (msg.message_flags & HV_MESSAGE_FLAG_PENDING)
+	if (slot->message_flags & HV_MESSAGE_FLAG_PENDING)
 		cpu_wrmsr(HV_MSR_EOM, 0);
 
 	if (msg.payload_size > HV_MESSAGE_PAYLOAD_MAX) {

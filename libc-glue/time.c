@@ -45,19 +45,20 @@ static struct time_state {
 	int64_t epoch_at_init;   /* seconds */
 	uint64_t uptime_at_init; /* ns */
 	const struct glue_clock *clock;
-	int64_t offset;          /* uptime = clock->now_ns() + offset */
+	uint64_t offset;         /* uptime = clock->now_ns() + offset, modulo 2^64 */
 } clock_state = { .clock = &tsc_clock };
 
 uint64_t glue_uptime_ns(void)
 {
-	return (uint64_t)((int64_t)clock_state.clock->now_ns() + clock_state.offset);
+	/* Unsigned: the offset is a difference modulo 2^64, and wrapping is defined there. */
+	return clock_state.clock->now_ns() + clock_state.offset;
 }
 
 void glue_clock_install(const struct glue_clock *clock)
 {
 	uint64_t before = glue_uptime_ns();
 	clock_state.clock = clock;
-	clock_state.offset = (int64_t)(before - clock->now_ns());
+	clock_state.offset = before - clock->now_ns();
 }
 
 void glue_time_init(int64_t epoch_now)

@@ -56,7 +56,9 @@ int cpu_wrmsr_safe(uint32_t msr, uint64_t value);
  * Return: the hypercall result value (RAX).
  *
  * The page behaves like a function; the hypervisor may change any register
- * the C ABI lets a callee change, so all of them are clobbered here.
+ * the C ABI lets a callee change. The general ones are clobbered here; the
+ * SSE registers are not listed, since only hv/hypercall.c expands this and
+ * the runtime is built -mgeneral-regs-only (it keeps nothing in them).
  */
 static inline uint64_t cpu_hypercall(const void *page, uint64_t control, uint64_t input, uint64_t output)
 {

@@ -118,7 +118,8 @@ int lapic_init(void)
 
 	lapic_write(LAPIC_TIMER_DIVIDE, DIVIDE_BY_16);
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VECTOR_LAPIC_TIMER);
-	if (lapic.known_bus_hz) {
+	/* A bus rate from the host is taken when plausible (1 MHz to 10 GHz), else measured. */
+	if (lapic.known_bus_hz >= 1000000ull && lapic.known_bus_hz <= 10000000000ull) {
 		lapic.timer_hz = lapic.known_bus_hz / 16;
 	} else {
 		/* Count down from the top for 1 ms of TSC time with the timer masked. */

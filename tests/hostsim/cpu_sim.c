@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 static struct cpu_sim_ops sim;
+static bool irqs_on;
 
 void cpu_sim_install(const struct cpu_sim_ops *ops)
 {
@@ -18,6 +19,17 @@ void cpu_sim_install(const struct cpu_sim_ops *ops)
 		sim = *ops;
 	else
 		sim = (struct cpu_sim_ops){ 0 };
+	irqs_on = false;
+}
+
+void *cpu_sim_ctx(void)
+{
+	return sim.ctx;
+}
+
+bool cpu_sim_irqs_on(void)
+{
+	return irqs_on;
 }
 
 static uint32_t port_in(uint16_t port, unsigned size)
@@ -104,10 +116,23 @@ void cpu_halt(void)
 		sim.halt(sim.ctx);
 }
 
-void cpu_irq_enable(void) {}
-void cpu_irq_disable(void) {}
-void cpu_irq_enable_and_halt(void) { cpu_halt(); }
-uint64_t cpu_read_rflags(void) { return 0x2; /* interrupts off, as in a unit test */ }
+void cpu_irq_enable(void)
+{
+	irqs_on = true;
+	if (sim.irq_enabled)
+		sim.irq_enabled(sim.ctx);
+}
+
+void cpu_irq_disable(void) { irqs_on = false; }
+
+void cpu_irq_enable_and_halt(void)
+{
+	irqs_on = true;
+	cpu_halt();
+}
+
+/* Bit 1 is always set; bit 9 is IF (off after cpu_sim_install, as in a unit test). */
+uint64_t cpu_read_rflags(void) { return 0x2 | (irqs_on ? 0x200u : 0); }
 uint64_t cpu_read_cr4(void) { return sim.cr4; }
 
 void cpu_write_cr3(uint64_t value)

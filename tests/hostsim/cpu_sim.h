@@ -9,6 +9,7 @@
 #ifndef HVRT_HOSTSIM_CPU_SIM_H
 #define HVRT_HOSTSIM_CPU_SIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cpuid_regs {
@@ -30,10 +31,20 @@ struct cpu_sim_ops {
 	void (*write_cr3)(void *ctx, uint64_t value);  /* NULL: a CR3 write fails the test */
 	/* A call into the hypercall page at address page; returns RAX. NULL fails the test. */
 	uint64_t (*hypercall)(void *ctx, uintptr_t page, uint64_t control, uint64_t input, uint64_t output);
+	/*
+	 * Called when cpu_irq_enable() sets the interrupt flag, so a simulated
+	 * interrupt controller can deliver what waited. cpu_irq_enable_and_halt()
+	 * sets the flag and goes straight to halt, as sti;hlt does.
+	 */
+	void (*irq_enabled)(void *ctx);
 };
 
-/* Installs ops (copied); NULL restores the default that fails every access. */
+/* Installs ops (copied) with interrupts off; NULL restores the default that fails every access. */
 void cpu_sim_install(const struct cpu_sim_ops *ops);
+/* The ctx of the installed ops (NULL when none): how the hosted doubles of arch code find their simulator. */
+void *cpu_sim_ctx(void);
+/* The simulated RFLAGS.IF: set by cpu_irq_enable() and cpu_irq_enable_and_halt(), cleared by cpu_irq_disable(). */
+bool cpu_sim_irqs_on(void);
 
 struct cpuid_regs cpu_cpuid(uint32_t leaf, uint32_t subleaf);
 uint64_t cpu_rdmsr(uint32_t msr);
