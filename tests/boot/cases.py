@@ -162,7 +162,8 @@ CASES += [
          forbid=[r"hello, world"]),
     case("framebuffer-console/gen2-img", "gen2-img", "hello", [r"^hello, world$"], 0,
          forbid=[r"error:", r"warning:"],
-         screen=[(0, "hvrt "), (1, "command line: (none)"), (2, "arguments: 1: [hvrt]"), (8, "hello, world")]),
+         screen=[(0, "hvrt: hv: no Hyper-V"), (1, "hvrt "), (2, "command line: (none)"), (3, "arguments: 1: [hvrt]"),
+                 (10, "hello, world")]),
     # Without isa-debug-exit QEMU exits 0 on any power-off, and also on a reset under -no-reboot:
     # the S5 line and the absence of complaints tell ACPI's power-off from the fallbacks.
     case("acpi-poweroff/gen1-elf", "gen1-elf", "hello",
