@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""hvrt's test runner: cmocka unit tests and QEMU boot tests.
+"""hvrt's test runner: cmocka unit tests, QEMU boot tests and nested-host tests.
 
-    python3 tests/run.py --unit build/tests/unit/test_* --boot [--filter TEXT]
+    python3 tests/run.py --unit build/tests/unit/test_* --boot --nested [--filter TEXT]
 
-Counts every cmocka test case and every boot case, prints each failure with
-the output that explains it, and ends with the line "N passed, N failed".
+Counts every cmocka test case, every boot case and every nested case, prints
+each failure with the output that explains it, and ends with the line
+"N passed, N failed". The nested cases (tests/nested/cases.py) all run in one
+boot of the nested host (tests/nested/nested.py).
 """
 import argparse
 import os
@@ -86,10 +88,56 @@ def _run_boot(c):
     return "; ".join(problems) + "\n----- serial (last 40 lines) -----\n" + tail + "\n-----"
 
 
+def run_nested(selected, rig_dir):
+    """Runs the nested cases in one boot of the nested host; returns [(case, None or why)]."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nested"))
+    import nested  # noqa: E402
+
+    tests = [nested.NestedTest(c["name"], c["image"], c["kind"], c["args"], cpu=c["cpu"], vmbus=c["vmbus"],
+                               extra=c["extra"], memory=c["memory"], timeout=c["timeout"], retry=c["retry"],
+                               machine=c["machine"])
+             for c in selected]
+    try:
+        results = nested.run_tests(tests, rig_dir)
+    except Exception as e:  # the rig could not be built or booted: every case fails, the summary still comes
+        return [(c, "the nested host could not run: %s: %s" % (type(e).__name__, e)) for c in selected]
+    for b in nested.boots:
+        print("      nested host: outer boot %.1f s (host up after %s s), outer QEMU exit %s" % (
+            b.elapsed, "%.1f" % b.host_up if b.host_up is not None else "-", b.exit_code))
+    return [(c, _judge_nested(c, results[c["name"]])) for c in selected]
+
+
+def _judge_nested(c, r):
+    problems = []
+    if r.reason:
+        problems.append(r.reason)
+    if r.timed_out:
+        problems.append("timed out after %d s" % c["timeout"])
+    lines = r.output
+    for pattern in c["expect"]:
+        if not re.search(pattern, lines, re.M):
+            problems.append("missing /%s/" % pattern)
+    for pattern in c["forbid"]:
+        if re.search(pattern, lines, re.M):
+            problems.append("unexpected /%s/" % pattern)
+    if r.status != c["status"]:
+        problems.append("inner QEMU exit %s, expected %s" % (r.status, c["status"]))
+    if c["check"] and not problems:
+        why = c["check"](r)
+        if why:
+            problems.append(why)
+    if not problems:
+        return None
+    tail = "\n".join(lines.splitlines()[-40:])
+    return "; ".join(problems) + "\n----- inner QEMU output (last 40 lines) -----\n" + tail + "\n-----"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--boot", action="store_true")
+    ap.add_argument("--nested", action="store_true", help="the nested-host cases (tests/nested/cases.py)")
+    ap.add_argument("--nested-dir", default="build/nested", help="where the nested host is built and cached")
     ap.add_argument("--filter", default="")
     ap.add_argument("--check", action="append", default=[], metavar="NAME=COMMAND",
                     help="a shell command that must succeed, counted as one test")
@@ -130,6 +178,23 @@ def main():
             else:
                 failed += 1
                 print("FAIL  boot %s: %s" % (c["name"], why))
+            sys.stdout.flush()
+
+    if a.nested:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "nested_cases", os.path.join(os.path.dirname(os.path.abspath(__file__)), "nested", "cases.py"))
+        nested_cases = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(nested_cases)
+        selected = [c for c in nested_cases.CASES if not a.filter or a.filter in c["name"]]
+        if selected:
+            for c, why in run_nested(selected, a.nested_dir):
+                if why is None:
+                    passed += 1
+                    print("ok    nested %s" % c["name"])
+                else:
+                    failed += 1
+                    print("FAIL  nested %s: %s" % (c["name"], why))
             sys.stdout.flush()
 
     print("%d passed, %d failed" % (passed, failed))
