@@ -51,7 +51,10 @@ KDEP=$(field linux-image-amd64 Depends | tr ',' '\n' | grep -m 1 '^ *linux-image
 KPKG=$(echo "$KDEP" | sed -n 's/^ *\(linux-image-[^ ]*\).*/\1/p')
 KVER=$(echo "$KDEP" | sed -n 's/.*(= \([^)]*\)).*/\1/p')
 BVER=$(field busybox-static Version)
-[ -n "$KPKG" ] && [ -n "$KVER" ] || { say "cannot tell which kernel linux-image-amd64 depends on ($KDEP)"; exit 1; }
+if [ -z "$KPKG" ] || [ -z "$KVER" ]; then
+	say "cannot tell which kernel linux-image-amd64 depends on ($KDEP)"
+	exit 1
+fi
 [ -n "$BVER" ] || { say "apt knows no busybox-static"; exit 1; }
 
 STAMP=$( {

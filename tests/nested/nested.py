@@ -268,8 +268,9 @@ def run_tests(tests, build_dir="build/nested", console_out=None):
 
     build_dir is the rig's directory (build-rig.sh's OUTDIR). Tests that may trip the known outer
     abort (retry=True) run last, so that an abort does not cost the others a boot. A test that
-    began in a boot that died is run again in a new boot only when it is marked retry, up to
-    ATTEMPTS boots in all; a test that never began is always carried over."""
+    began in a boot that died is run again in a new boot only when it is marked retry, until it
+    has begun in ATTEMPTS boots; a test that never began moves to the next boot, unless a boot
+    began no test at all (then the host itself is broken and the rest fail)."""
     names = [t.name for t in tests]
     if len(set(names)) != len(names):
         raise ValueError("test names must be unique")
@@ -284,9 +285,7 @@ def run_tests(tests, build_dir="build/nested", console_out=None):
         return results
     build_rig(build_dir)
     pending.sort(key=lambda t: t.retry)
-    for _ in range(ATTEMPTS):
-        if not pending:
-            break
+    while pending:
         boot = boot_host(pending, build_dir, console_out)
         boots.append(boot)
         found = parse_console(boot.console)
@@ -298,15 +297,17 @@ def run_tests(tests, build_dir="build/nested", console_out=None):
                     r.reason = "the nested host finished without running it"
                 else:
                     r.reason = "did not start: " + _host_failure(boot)
-                    carried.append(t)
+                    if found:
+                        carried.append(t)
                 continue
             r.attempts += 1
             output, status, seconds = found[t.name]
             r.output, r.seconds = output, seconds
             if status is None:
                 r.status = None
-                r.reason = "did not end: " + _host_failure(boot)
-                if t.retry:
+                r.reason = "did not end (%d attempt%s): %s" % (
+                    r.attempts, "" if r.attempts == 1 else "s", _host_failure(boot))
+                if t.retry and r.attempts < ATTEMPTS:
                     carried.append(t)
             elif status == "timeout":
                 r.status, r.timed_out, r.reason = None, True, None

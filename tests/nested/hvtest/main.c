@@ -261,7 +261,12 @@ static void check_stimers(const struct hvrt_host *h)
 	       err, t.oneshot_fired, fired / TICKS_PER_MS, fired % TICKS_PER_MS / 100, seen / TICKS_PER_MS,
 	       seen % TICKS_PER_MS / 100);
 
-	/* Periodic, 10 ms: ten expiries, each due exactly one period after the one before. */
+	/*
+	 * Periodic, 10 ms: ten expiries, each due on the 10 ms grid after the one
+	 * before. A host that delivers one late skips to the next point of the
+	 * grid (KVM does, and a loaded nested host is late now and then), so an
+	 * interval may be several periods, never a fraction of one.
+	 */
 	start = now_ref();
 	err = hvrt_stimer_start(2, 5, true, 10 * TICKS_PER_MS, periodic, NULL);
 	uint64_t until = start + 500 * TICKS_PER_MS;
@@ -271,10 +276,11 @@ static void check_stimers(const struct hvrt_host *h)
 	hvrt_stimer_stop(2);
 	unsigned n = t.periodic_count, spaced = 0;
 	for (unsigned i = 1; i < n && i < 10; i++)
-		spaced += t.periodic_due[i] - t.periodic_due[i - 1] == 10 * TICKS_PER_MS;
+		spaced += t.periodic_due[i] > t.periodic_due[i - 1] &&
+			  (t.periodic_due[i] - t.periodic_due[i - 1]) % (10 * TICKS_PER_MS) == 0;
 	usleep(30000);
 	result(err == 0 && n >= 10 && spaced == 9 && t.periodic_count == n, "stimer-periodic",
-	       "start %d, %u expiries in %" PRIu64 " ms, %u of 9 intervals exactly 10 ms, %u after stop", err, n,
+	       "start %d, %u expiries in %" PRIu64 " ms, %u of 9 intervals on the 10 ms grid, %u after stop", err, n,
 	       took / TICKS_PER_MS, spaced, t.periodic_count - n);
 }
 
