@@ -37,7 +37,7 @@ KINDS = ("gen1-elf", "gen2-img")
 # Outer boots a test marked retry is given when the outer QEMU dies while it runs. OVMF with an
 # in-kernel irqchip trips the outer abort in about 1 run in 2 here (docs/testing.md): 3 boots would
 # still fail about 1 time in 6, 6 boots about 1 in 40.
-ATTEMPTS = int(os.environ.get("HVRT_NESTED_ATTEMPTS", "6"))
+ATTEMPTS = int(os.environ.get("HVRT_NESTED_ATTEMPTS", "12"))
 # Seconds the outer boot itself may take (kernel, modules), on top of the inner runs' timeouts.
 HOST_BOOT_TIMEOUT = 180
 OUTER_CMDLINE = "console=ttyS0 quiet panic=-1"
