@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hvrt/hvrt.h>
@@ -291,12 +292,23 @@ static void check_stimers(const struct hvrt_host *h)
  */
 static void check_sleep(const struct hvrt_host *h)
 {
+	struct timespec m0, m1;
+
+	clock_gettime(CLOCK_MONOTONIC, &m0);
 	uint64_t start = now_ref();
 	usleep(20000);
 	uint64_t took = now_ref() - start;
+	clock_gettime(CLOCK_MONOTONIC, &m1);
 	result(took >= 20 * TICKS_PER_MS && took <= 25 * TICKS_PER_MS, "sleep",
 	       "usleep(20000) took %" PRIu64 ".%02" PRIu64 " ms of reference time on %s", took / TICKS_PER_MS,
 	       took % TICKS_PER_MS / 100, h->stimers ? "stimer 0" : "the LAPIC timer");
+
+	/* CLOCK_MONOTONIC is the reference clock: over the same sleep it advanced as much, to 0.5 ms. */
+	int64_t mono_ns = (int64_t)(m1.tv_sec - m0.tv_sec) * 1000000000 + (m1.tv_nsec - m0.tv_nsec);
+	int64_t diff_ns = mono_ns - (int64_t)took * 100;
+	result(h->clock == HVRT_CLOCK_REFERENCE_TSC && llabs(diff_ns) <= 500000, "clock-monotonic",
+	       "CLOCK_MONOTONIC advanced %" PRId64 " us, reference time %" PRIu64 " us (%s)", mono_ns / 1000,
+	       took / 10, hvrt_clock_source_name(h->clock));
 }
 
 int main(int argc, char **argv)
