@@ -109,6 +109,8 @@ int hv_reftime_init(struct hvrt_host *host);
 void hv_reftime_reset(void);
 /* Reads the partition reference time (100 ns). Returns false without a Hyper-V clock. */
 bool hv_reftime_read(uint64_t *time_100ns);
+/* False when the last read was carried on with the TSC (the host's page was invalid, no counter). */
+bool hv_reftime_from_host(void);
 /* Reads the frequency MSRs when offered (before TSC calibration). */
 void hv_read_frequencies(struct hvrt_host *host);
 

@@ -108,7 +108,11 @@ int hv_hypercall_init(struct hvrt_host *host)
 	err = cpu_rdmsr_safe(HV_MSR_HYPERCALL, &msr);
 	if (err)
 		goto refused;
-	if ((msr & HV_MSR_ENABLE) && !in_free_ram(msr & HV_MSR_PAGE_MASK)) {
+	/* A locked page cannot move: it is used where it is, with a warning if it lies in RAM hvrt hands out. */
+	if ((msr & HV_MSR_ENABLE) && (msr & HV_MSR_HYPERCALL_LOCKED) && in_free_ram(msr & HV_MSR_PAGE_MASK))
+		hvrt_log(HVRT_LOG_WARN, "hv", "the firmware locked the hypercall page at 0x%llx, in free RAM",
+			 (unsigned long long)(msr & HV_MSR_PAGE_MASK));
+	if ((msr & HV_MSR_ENABLE) && ((msr & HV_MSR_HYPERCALL_LOCKED) || !in_free_ram(msr & HV_MSR_PAGE_MASK))) {
 		host->hypercall_page_reused = true;
 	} else {
 		page = hvrt_page_alloc(1);
@@ -130,6 +134,14 @@ int hv_hypercall_init(struct hvrt_host *host)
 			hvrt_log(HVRT_LOG_WARN, "hv", "the host did not enable the hypercall page");
 			err = -EIO;
 			goto free_page;
+		}
+		if ((msr & HV_MSR_PAGE_MASK) != (uint64_t)(uintptr_t)page) {
+			/* The host kept the page it had: that one is the hypercall page, and ours was never taken. */
+			hvrt_log(HVRT_LOG_WARN, "hv", "the host kept the hypercall page at 0x%llx",
+				 (unsigned long long)(msr & HV_MSR_PAGE_MASK));
+			hvrt_page_free(page, 1);
+			page = NULL;
+			host->hypercall_page_reused = true;
 		}
 	}
 	host->hypercall_page = msr & HV_MSR_PAGE_MASK;

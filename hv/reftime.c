@@ -18,7 +18,7 @@
 static struct reftime_state {
 	const struct hv_reference_tsc_page *page; /* NULL: no page */
 	bool ref_count;                           /* TIME_REF_COUNT offered */
-	uint64_t page_invalid_reads;              /* reads that found sequence 0 */
+	bool extrapolating;                       /* the last read had no host time behind it */
 	/* The last good reading, to carry on from when the host offers no valid source for a while. */
 	bool have_last;
 	uint64_t last_time, last_tsc;
@@ -71,30 +71,32 @@ static bool read_page(uint64_t *time, uint64_t *tsc_used)
  * Return: false only before any Hyper-V clock ever answered.
  *
  * The page, else TIME_REF_COUNT. A host that offers only the page and marks
- * it invalid for a while (save/restore, migration) gets the last good
- * reading carried on with the TSC, so the clock neither stops nor jumps
- * back; a time from the host that is behind what was already given is held.
+ * it invalid for a while (save/restore, migration) gets the last value
+ * given carried on with the TSC, so the clock neither stops nor jumps back;
+ * a time from the host that is behind what was already given is held there.
  */
 bool hv_reftime_read(uint64_t *time)
 {
 	uint64_t t, tsc;
 
+	ref.extrapolating = false;
 	if (ref.page && read_page(&t, &tsc))
-		goto good;
-	if (ref.page)
-		ref.page_invalid_reads++;
+		goto give;
 	if (ref.ref_count) {
 		tsc = cpu_rdtsc();
 		t = cpu_rdmsr(HV_MSR_TIME_REF_COUNT);
-		goto good;
+		goto give;
 	}
 	if (!ref.have_last)
 		return false;
+	/* No host time: the last value given, carried on with the TSC (a TSC that went back adds nothing). */
+	ref.extrapolating = true;
+	tsc = cpu_rdtsc();
 	uint64_t hz = tsc_hz();
-	uint64_t ticks = cpu_rdtsc() - ref.last_tsc;
-	*time = ref.last_time + (hz ? ticks / hz * 10000000ull + ticks % hz * 10000000ull / hz : 0);
-	return true;
-good:
+	uint64_t ticks = tsc > ref.last_tsc ? tsc - ref.last_tsc : 0;
+	t = ref.last_time + (hz ? ticks / hz * 10000000ull + ticks % hz * 10000000ull / hz : 0);
+give:
+	/* Never behind a value already given, whichever source gave it. */
 	if (ref.have_last && t < ref.last_time)
 		t = ref.last_time;
 	ref.have_last = true;
@@ -102,6 +104,11 @@ good:
 	ref.last_tsc = tsc;
 	*time = t;
 	return true;
+}
+
+bool hv_reftime_from_host(void)
+{
+	return !ref.extrapolating;
 }
 
 int hvrt_reftime(uint64_t *time_100ns)

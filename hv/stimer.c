@@ -27,8 +27,11 @@
 
 struct stimer {
 	bool active;
+	bool holds_sint;   /* counted in sint_users until stopped (a fired one-shot still holds it) */
 	bool periodic;
 	unsigned sint;
+	uint64_t when;     /* one-shot: its expiry; periodic: its period */
+	uint64_t armed_at; /* reference time of the start: expiries due before it are a past run's */
 	hvrt_stimer_fn fn;
 	void *ctx;
 };
@@ -37,8 +40,7 @@ static struct stimer_state {
 	bool ready;
 	struct stimer timer[HV_STIMER_COUNT_MAX];
 	unsigned sint_users[HV_SINT_COUNT]; /* timers using each SINT (the runtime's counts as one) */
-	uint64_t expiries;                  /* timer-expired messages seen */
-	uint32_t strays;                    /* messages for timers not running */
+	uint32_t strays;                    /* expiries for timers not running: the first is logged */
 } st;
 
 static uint32_t config_msr(unsigned timer)
@@ -62,17 +64,26 @@ static void timer_message(void *ctx, unsigned sint, const struct hv_message *msg
 		return;
 	}
 	__builtin_memcpy(&p, msg->payload, sizeof(p));
-	st.expiries++;
-	if (p.timer_index >= HV_STIMER_COUNT_MAX || !st.timer[p.timer_index].active ||
-	    st.timer[p.timer_index].sint != sint) {
+	if (p.timer_index == 0)
+		return; /* the runtime's sleep timer: waking up was all it was for */
+	struct stimer *t = p.timer_index < HV_STIMER_COUNT_MAX ? &st.timer[p.timer_index] : NULL;
+	/*
+	 * An expiry queued before the timer was stopped or started again is the
+	 * past run's: normal, and dropped quietly. This run's are due at or after
+	 * its start, or exactly at the one-shot time it was given (a time in the
+	 * past fires at once, and a host may report either).
+	 */
+	if (t && t->fn && t->sint == sint &&
+	    (!t->active || (p.expiration_time < t->armed_at && p.expiration_time != t->when))) {
+		hvrt_log(HVRT_LOG_DEBUG, "hv", "timer %u: an earlier run's expiry, dropped", p.timer_index);
+		return;
+	}
+	if (!t || !t->active || t->sint != sint) {
 		if (st.strays++ == 0)
 			hvrt_log(HVRT_LOG_WARN, "hv", "SINT%u: expiry of timer %u, which is not running there", sint,
 				 p.timer_index);
 		return;
 	}
-	struct stimer *t = &st.timer[p.timer_index];
-	if (p.timer_index == 0)
-		return; /* the runtime's sleep timer: waking up was all it was for */
 	if (!t->periodic)
 		t->active = false;
 	struct hvrt_stimer_event ev = {
@@ -147,7 +158,12 @@ int hvrt_stimer_start(unsigned timer, unsigned sint, bool periodic, uint64_t whe
 	err = use_sint(sint);
 	if (err)
 		return err;
-	st.timer[timer] = (struct stimer){ .active = true, .periodic = periodic, .sint = sint, .fn = fn, .ctx = ctx };
+	uint64_t now = 0;
+	hv_reftime_read(&now);
+	st.timer[timer] = (struct stimer){
+		.active = true, .holds_sint = true, .periodic = periodic, .sint = sint, .when = when, .armed_at = now,
+		.fn = fn, .ctx = ctx,
+	};
 	/* Count first, then enable: the timer starts with the right expiry or period. */
 	uint64_t config = HV_STIMER_ENABLE | (periodic ? HV_STIMER_PERIODIC : 0) |
 			  (uint64_t)sint << HV_STIMER_SINT_SHIFT;
@@ -168,9 +184,10 @@ int hvrt_stimer_stop(unsigned timer)
 		return -EINVAL;
 	cpu_wrmsr_safe(config_msr(timer), 0);
 	cpu_wrmsr_safe(count_msr(timer), 0);
-	if (st.timer[timer].fn) {
-		st.timer[timer].active = false;
-		st.timer[timer].fn = NULL;
+	/* fn and sint stay, so an expiry already queued is known as this timer's and dropped quietly. */
+	st.timer[timer].active = false;
+	if (st.timer[timer].holds_sint) {
+		st.timer[timer].holds_sint = false;
 		unuse_sint(st.timer[timer].sint);
 	}
 	return 0;
@@ -185,7 +202,7 @@ static uint64_t tsc_deadline_after_100ns(uint64_t delta)
 void hv_stimer_sleep_until(uint64_t deadline)
 {
 	bool irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
-	uint64_t now;
+	uint64_t now, armed = 0;
 
 	for (;;) {
 		hvrt_poll();
@@ -197,7 +214,16 @@ void hv_stimer_sleep_until(uint64_t deadline)
 			continue;
 		}
 		uint64_t left = deadline - now;
-		bool stimer = st.ready && cpu_wrmsr_safe(count_msr(0), deadline) == 0;
+		/*
+		 * The stimer counts in the host's time: a deadline computed from a
+		 * clock carried on with the TSC may already be past there (a storm
+		 * of expiries) or far off. Then the LAPIC timer alone wakes us.
+		 */
+		bool stimer = st.ready && hv_reftime_from_host();
+		if (stimer && armed != deadline) {
+			stimer = cpu_wrmsr_safe(count_msr(0), deadline) == 0;
+			armed = stimer ? deadline : 0;
+		}
 		/* Halt only with the LAPIC timer armed: a stimer expiry alone may be lost. */
 		if (lapic_timer_arm(tsc_deadline_after_100ns(stimer ? left + BACKSTOP_100NS : left))) {
 			cpu_irq_enable_and_halt();

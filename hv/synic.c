@@ -24,7 +24,6 @@ static struct synic_state {
 	bool ready;
 	bool auto_eoi;
 	volatile uint32_t pending;      /* set by the interrupt, cleared by poll */
-	uint64_t interrupts;
 	uint32_t unowned_warned;        /* SINTs whose stray message was reported */
 	struct hv_sint_ops owner[HV_SINT_COUNT];
 	bool claimed[HV_SINT_COUNT];
@@ -35,7 +34,6 @@ static void synic_interrupt(void *ctx, struct trap_frame *frame)
 	(void)ctx;
 	(void)frame;
 	synic.pending = 1;
-	synic.interrupts++;
 	if (!synic.auto_eoi)
 		lapic_eoi();
 }
@@ -89,6 +87,16 @@ int hv_synic_init(struct hvrt_host *host)
 		return -ENODEV;
 	if (synic.ready)
 		return 0;
+	/*
+	 * Every SINT masked first, whatever happens next: a firmware may have
+	 * left one pointing at its own vector, and interrupts come on after this.
+	 */
+	for (unsigned i = 0; i < HV_SINT_COUNT; i++) {
+		if (cpu_wrmsr_safe(HV_MSR_SINT0 + i, HV_SINT_MASKED)) {
+			hvrt_log(HVRT_LOG_WARN, "hv", "the host refused a SynIC MSR access; no SynIC");
+			return -EIO;
+		}
+	}
 	synic.auto_eoi = !(host->recommendations & HV_RECOMMEND_AUTO_EOI_DEPRECATED);
 	synic.simp = hvrt_page_alloc(1);
 	synic.siefp = hvrt_page_alloc(1);
@@ -100,10 +108,6 @@ int hv_synic_init(struct hvrt_host *host)
 		goto free_pages;
 
 	err = -EIO;
-	/* Every SINT masked first: a firmware may have left one pointing at its own vector. */
-	for (unsigned i = 0; i < HV_SINT_COUNT; i++)
-		if (cpu_wrmsr_safe(HV_MSR_SINT0 + i, HV_SINT_MASKED))
-			goto refused;
 	if (cpu_rdmsr_safe(HV_MSR_SVERSION, &version) || enable_msr(HV_MSR_SIMP, synic.simp) ||
 	    enable_msr(HV_MSR_SIEFP, synic.siefp) || enable_msr(HV_MSR_SCONTROL, NULL))
 		goto refused;

@@ -56,7 +56,8 @@ static void lapic_write(uint32_t reg, uint32_t v)
 
 void lapic_eoi(void)
 {
-	lapic_write(LAPIC_EOI, 0);
+	if (lapic.present)
+		lapic_write(LAPIC_EOI, 0);
 }
 
 static void timer_interrupt(void *ctx, struct trap_frame *frame)

@@ -10,6 +10,7 @@
 #include <hvrt/power.h>
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/lapic.h"
 #include "arch/x86_64/power.h"
 #include "arch/x86_64/trap.h"
 
@@ -303,4 +304,11 @@ void trap_dispatch(struct trap_frame *frame)
 	if (trap.unexpected++ == 0)
 		hvrt_log(HVRT_LOG_WARN, "trap", "unexpected interrupt on vector %llu (ignored)",
 			 (unsigned long long)v);
+	/*
+	 * Acknowledged all the same: an interrupt latched before its source was
+	 * masked (a SINT a firmware left on) would otherwise stay in service and
+	 * block every vector of its priority class and below, timers included.
+	 */
+	if (v != VECTOR_SPURIOUS)
+		lapic_eoi();
 }

@@ -21,6 +21,8 @@
  */
 #define CALIBRATE_SPIN_LIMIT 2000000u
 /* Below this the measurement is not believable (TSCs of x86_64 CPUs run at hundreds of MHz or more). */
+/* A host figure above this is not believed (and would overflow the LAPIC timer arithmetic). */
+#define TSC_HZ_MAX 20000000000ull
 #define TSC_HZ_MIN 100000000ull
 #define TSC_HZ_ASSUMED 2000000000ull
 
@@ -106,7 +108,7 @@ uint32_t tsc_init(const struct tsc_refs *refs)
 	/* The host's own figure beats a calibration, and Gen1 Hyper-V's PIT gate is reported not to toggle. */
 	uint64_t hz = refs->hyperv_hz;
 
-	if (hz >= TSC_HZ_MIN)
+	if (hz >= TSC_HZ_MIN && hz <= TSC_HZ_MAX)
 		source = HVRT_TSC_HYPERV;
 	else
 		hz = tsc_from_cpuid();
