@@ -76,6 +76,7 @@ int hv_crash_init(struct hvrt_host *host)
 {
 	uint64_t caps;
 
+	host->crash_msrs = host->crash_message = host->reset_msr = false;
 	if (!host->hyperv)
 		return -ENODEV;
 	if ((host->features & HV_FEATURE_CRASH_MSRS) && cpu_rdmsr_safe(HV_MSR_CRASH_CTL, &caps) == 0 &&

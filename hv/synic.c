@@ -25,6 +25,7 @@ static struct synic_state {
 	bool auto_eoi;
 	volatile uint32_t pending;      /* set by the interrupt, cleared by poll */
 	uint32_t unowned_warned;        /* SINTs whose stray message was reported */
+	uint32_t released;              /* SINTs given back: late messages for them are expected */
 	struct hv_sint_ops owner[HV_SINT_COUNT];
 	bool claimed[HV_SINT_COUNT];
 } synic;
@@ -161,6 +162,7 @@ int hv_synic_claim(unsigned sint, const struct hv_sint_ops *ops)
 		value |= HV_SINT_AUTO_EOI;
 	synic.owner[sint] = *ops;
 	synic.claimed[sint] = true;
+	synic.released &= ~(1u << sint);
 	if (cpu_wrmsr_safe(HV_MSR_SINT0 + sint, value)) {
 		synic.claimed[sint] = false;
 		return -EIO;
@@ -175,6 +177,12 @@ void hv_synic_release(unsigned sint)
 	cpu_wrmsr_safe(HV_MSR_SINT0 + sint, HV_SINT_MASKED);
 	synic.claimed[sint] = false;
 	synic.owner[sint] = (struct hv_sint_ops){ 0 };
+	/*
+	 * A message the host sent before the mask (a timer's last expiry, say)
+	 * may still sit in the slot or the host's queue: it is the old owner's,
+	 * and is taken and dropped quietly when it comes.
+	 */
+	synic.released |= 1u << sint;
 }
 
 /* Takes one message out of sint's slot; returns 1 if there was one. */
@@ -204,6 +212,9 @@ static int take_message(unsigned sint)
 	}
 	if (synic.claimed[sint]) {
 		synic.owner[sint].message(synic.owner[sint].ctx, sint, &msg);
+	} else if (synic.released & (1u << sint)) {
+		hvrt_log(HVRT_LOG_DEBUG, "hv", "SINT%u: message type 0x%x for its former owner (dropped)", sint,
+			 msg.message_type);
 	} else if (!(synic.unowned_warned & (1u << sint))) {
 		synic.unowned_warned |= 1u << sint;
 		hvrt_log(HVRT_LOG_WARN, "hv", "SINT%u: message type 0x%x for nobody (dropped)", sint, msg.message_type);

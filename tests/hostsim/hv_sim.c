@@ -121,6 +121,11 @@ uint64_t hv_sim_time_of_tsc(const struct hv_sim *sim, uint64_t tsc)
 	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
 }
 
+uint64_t hv_sim_guest_tsc_hz(const struct hv_sim *sim)
+{
+	return sim->cfg.guest_tsc_hz ? sim->cfg.guest_tsc_hz : sim->cfg.tsc_hz;
+}
+
 static uint64_t next_event(const struct hv_sim *sim)
 {
 	uint64_t next = NO_TIME;
@@ -370,6 +375,22 @@ static void reftsc_fill(struct hv_sim *sim)
 	p->tsc_sequence = sim->reftsc_sequence;
 }
 
+void hv_sim_move_tsc(struct hv_sim *sim, int64_t ticks)
+{
+	uint64_t lapic_time = sim->lapic_armed ? hv_sim_time_of_tsc(sim, sim->lapic_deadline) : 0;
+	uint64_t step = ticks < 0 ? (uint64_t)0 - (uint64_t)ticks : (uint64_t)ticks;
+
+	if (ticks < 0 && step > sim->tsc_at_zero)
+		fail_msg("hv_sim: moving the TSC back by %llu ticks takes it below 0 at reference time 0",
+			 (unsigned long long)step);
+	sim->tsc_at_zero = ticks < 0 ? sim->tsc_at_zero - step : sim->tsc_at_zero + step;
+	if (sim->lapic_armed) /* the LAPIC timer counts down in time, not in TSC values */
+		sim->lapic_deadline = sim->tsc_at_zero +
+				      (uint64_t)((unsigned __int128)lapic_time * sim->cfg.tsc_hz / REF_HZ);
+	if (sim->reference_tsc & HV_MSR_ENABLE)
+		reftsc_fill(sim);
+}
+
 void hv_sim_reftsc_set_valid(struct hv_sim *sim, bool valid)
 {
 	sim->fault.reftsc_invalid = !valid;
@@ -582,6 +603,8 @@ static int write_hypercall(struct hv_sim *sim, uint64_t v)
 		return 0;
 	if (sim->guest_os_id == 0)
 		return 0; /* KVM: no guest OS ID, no hypercall page; the write is dropped */
+	if ((v & HV_MSR_ENABLE) && (sim->hypercall & HV_MSR_ENABLE) && sim->fault.hypercall_keeps_address)
+		v = (v & ~HV_MSR_PAGE_MASK) | (sim->hypercall & HV_MSR_PAGE_MASK);
 	if (v & HV_MSR_ENABLE) {
 		static const uint8_t amd[4] = { 0x0f, 0x01, 0xd9, 0xc3 }, intel[4] = { 0x0f, 0x01, 0xc1, 0xc3 };
 		uint64_t gpa = v & HV_MSR_PAGE_MASK;
@@ -966,12 +989,7 @@ static uint64_t sim_rdtsc(void *ctx)
 		/* The host updated the page (a migration moved the TSC) between the guest's two sequence reads. */
 		sim->fault.reftsc_torn--;
 		uint64_t step = sim->cfg.tsc_hz % REF_HZ ? 2500000007ull : sim->cfg.tsc_hz / REF_HZ * 1000003u;
-		uint64_t lapic_time = sim->lapic_armed ? hv_sim_time_of_tsc(sim, sim->lapic_deadline) : 0;
-		sim->tsc_at_zero += step;
-		if (sim->lapic_armed) /* the LAPIC timer counts down in time, not in TSC values */
-			sim->lapic_deadline = sim->tsc_at_zero +
-					      (uint64_t)((unsigned __int128)lapic_time * sim->cfg.tsc_hz / REF_HZ);
-		reftsc_fill(sim);
+		hv_sim_move_tsc(sim, (int64_t)step);
 	}
 	return hv_sim_tsc(sim);
 }

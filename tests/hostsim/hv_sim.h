@@ -8,6 +8,9 @@
  * glue_clock_install, power_set_crash_reporter/reset). All of its state is one
  * struct hv_sim; the doubles find it as the ctx of the installed cpu_sim ops.
  * A guest physical address is the host pointer (hvrt is identity-mapped).
+ * The doubles behave as the real code where hv/ can tell: glue_clock_install
+ * reads the new clock's now_ns() once, as libc-glue/time.c does to carry
+ * CLOCK_MONOTONIC over, so hv/ sees that first reading at install time.
  *
  * It is meant to be as strict as the real host: anything the guest gets wrong
  * that a host would refuse is refused the same way (#GP, an HV_STATUS), and
@@ -57,7 +60,9 @@
  *    be set first.
  *  - HYPERCALL: enabling writes 4 bytes into the page (AMD 0f 01 d9 c3,
  *    Intel 0f 01 c1 c3), as KVM does; disabling leaves them. The lock bit is
- *    stored but not modelled.
+ *    stored but not modelled. The fault hypercall_keeps_address makes a host
+ *    that, with a page already enabled, takes an enabling write but keeps the
+ *    page where it was (the GPA field reads back the old address).
  *  - the GPA of every page the guest hands the host (HYPERCALL, SIMP, SIEFP,
  *    REFERENCE_TSC, a PostMessage input) must lie in a page from
  *    hvrt_page_alloc (or one the sim owns): anything else fails the test,
@@ -91,6 +96,15 @@
  *    tsc_at_zero + time * tsc_hz / 10^7. Every RDTSC costs cfg.rdtsc_cost
  *    units (default 1), so a busy-wait on the TSC ends. hv_sim_advance()
  *    moves time and fires what falls due on the way, in order.
+ *  - the guest's idea of the TSC rate (the tsc_hz() double, and the rate
+ *    tsc_deadline_after_ns() converts with) is cfg.guest_tsc_hz, by default
+ *    (0) cfg.tsc_hz: another value stands for a calibration that is off, or a
+ *    migration to a host whose TSC runs at another rate (TSC_FREQUENCY still
+ *    reads cfg.tsc_hz, the truth).
+ *  - hv_sim_move_tsc() moves the TSC by a signed amount at once (a migration
+ *    to a host whose TSC reads elsewhere): the LAPIC timer keeps the time it
+ *    had left and an enabled reference TSC page gets the new offset (and stays
+ *    invalid if it was); the reftsc_torn fault moves it the same way.
  *  - a halt (cpu_halt, cpu_irq_enable_and_halt) first delivers any interrupt
  *    already pending; otherwise it moves time to the next stimer expiry or
  *    LAPIC timer deadline and keeps going until an interrupt is delivered. With
@@ -236,6 +250,7 @@ struct hv_sim_config {
 	uint32_t vp_index;
 	uint32_t synic_version;
 	uint32_t rdtsc_cost;        /* 100 ns units each RDTSC moves time by */
+	uint64_t guest_tsc_hz;      /* the TSC rate the guest believes (tsc_hz()); 0: tsc_hz */
 };
 
 /* The nested host of test-hosts.md section 2 (see the top of this file). */
@@ -322,6 +337,7 @@ struct hv_sim_page {
 struct hv_sim_faults {
 	bool hypercall_stays_disabled; /* HYPERCALL writes are accepted and ignored */
 	bool hypercall_page_empty;     /* enabling writes no code into the page */
+	bool hypercall_keeps_address;  /* enabling while enabled keeps the old page (GPA unchanged) */
 	bool reftsc_invalid;           /* the reference TSC page is filled with sequence 0 */
 	unsigned reftsc_torn;          /* the next n RDTSCs find the page updated since the guest read it */
 	unsigned post_busy;            /* the next n PostMessages get post_busy_status */
@@ -441,6 +457,10 @@ uint64_t hv_sim_now(const struct hv_sim *sim);
 uint64_t hv_sim_tsc(const struct hv_sim *sim);
 /* The first reference time at which the TSC reads at least tsc. */
 uint64_t hv_sim_time_of_tsc(const struct hv_sim *sim, uint64_t tsc);
+/* The TSC rate the guest believes: cfg.guest_tsc_hz, or cfg.tsc_hz when that is 0. */
+uint64_t hv_sim_guest_tsc_hz(const struct hv_sim *sim);
+/* Moves the TSC by ticks (negative: back) without moving reference time; see "Time" above. */
+void hv_sim_move_tsc(struct hv_sim *sim, int64_t ticks);
 
 /* Queues a message for sint (payload up to 240 bytes). False: the queue is full or len too long. */
 bool hv_sim_post(struct hv_sim *sim, unsigned sint, uint32_t type, const void *payload, size_t len);

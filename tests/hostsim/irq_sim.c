@@ -131,17 +131,18 @@ bool lapic_timer_arm(uint64_t tsc_deadline)
 	return true;
 }
 
-/* The calibrated TSC rate tsc.c would have found: the simulated TSC's. */
+/* The TSC rate tsc.c would have found: the guest's belief (the simulated TSC's unless configured otherwise). */
 uint64_t tsc_hz(void)
 {
-	return need("tsc_hz")->cfg.tsc_hz;
+	return hv_sim_guest_tsc_hz(need("tsc_hz"));
 }
 
 uint64_t tsc_deadline_after_ns(uint64_t ns)
 {
 	struct hv_sim *sim = need("tsc_deadline_after_ns");
 	uint64_t now = cpu_rdtsc();
-	unsigned __int128 ticks = (unsigned __int128)ns * sim->cfg.tsc_hz / 1000000000u;
+	/* As tsc.c converts: with the rate the guest believes. */
+	unsigned __int128 ticks = (unsigned __int128)ns * hv_sim_guest_tsc_hz(sim) / 1000000000u;
 
 	return ticks > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ticks;
 }

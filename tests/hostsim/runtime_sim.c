@@ -3,6 +3,7 @@
  * struct hv_sim: hvrt_page_alloc/free (boot/start.c), glue_clock_install
  * (libc-glue/time.c, which must not be linked into a hosted binary: it
  * defines clock_gettime) and the power hooks (arch/x86_64/power.c).
+ * glue_clock_install reads the new clock once, as the real one does.
  *
  * Pages are real, zeroed, 4 KiB-aligned allocations, so the simulated host
  * can write into them at their "guest physical address". Freeing anything
@@ -126,6 +127,8 @@ void glue_clock_install(const struct glue_clock *clock)
 		fail_msg("glue_clock_install: an incomplete clock");
 	sim->clock = clock;
 	sim->clock_installs++;
+	/* libc-glue/time.c: offset = old uptime - clock->now_ns(), one reading of the new clock. */
+	(void)clock->now_ns();
 }
 
 void power_set_crash_reporter(void (*report)(void *ctx, const struct power_crash *crash), void *ctx)

@@ -228,12 +228,15 @@ static void test_both_and_not_hyperv(void **state)
 	assert_true(h->crash_msrs && h->reset_msr);
 	hv_crash_reset();
 	assert_null(sim.crash_report);
+	/* not Hyper-V: -ENODEV, no MSR, and the host record no longer claims either (left set from before) */
 	h->hyperv = false;
-	h->crash_msrs = h->reset_msr = false;
+	h->crash_msrs = h->reset_msr = h->crash_message = true;
 	size_t n = sim.msr_count;
 	assert_int_equal(hv_crash_init(h), -ENODEV);
 	assert_int_equal(sim.msr_count, n);
-	assert_false(h->crash_msrs || h->reset_msr);
+	assert_false(h->crash_msrs || h->reset_msr || h->crash_message);
+	assert_null(sim.crash_report);
+	assert_null(sim.reset_fn);
 }
 
 int main(void)

@@ -4,8 +4,13 @@
  * Pinned down:
  *  - the guest OS ID (open-source encoding, hvrt's version) is written
  *    before the hypercall page is enabled, and one already set is kept;
- *  - a page the firmware enabled is reused; otherwise a fresh page is given,
- *    and the host's code in it (AMD or Intel) is checked before use;
+ *  - a page the firmware enabled is reused where it lies outside the RAM
+ *    hvrt hands out (no memory map, a reserved region), moved to a page of
+ *    hvrt's own when it lies in that RAM, and reused with a warning when the
+ *    firmware locked it there; a host that keeps its old page when hvrt
+ *    writes a new one has that page used and hvrt's freed; otherwise a
+ *    fresh page is given, and the host's code in it (AMD or Intel) is
+ *    checked before use;
  *  - a host that refuses any of the MSR accesses, keeps the page disabled or
  *    leaves it empty gives -EIO with a warning, leaves no page allocated and
  *    no page enabled; no memory gives -ENOMEM;
@@ -17,6 +22,8 @@
  *    a second, bad arguments refused before any hypercall;
  *  - HvSignalEvent is a fast call with the connection in the low half.
  */
+#include <stdio.h>
+
 #include <hvrt/version.h>
 
 #include "tests/unit/hv_fixture.h"
@@ -119,6 +126,107 @@ static void test_firmware_page_in_ram_moved(void **state)
 	assert_int_not_equal(h->hypercall_page, (uint64_t)(uintptr_t)fw);
 	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_HYPERCALL, true), 1);
 	assert_int_equal(sim.guest_os_id, 1ull << 40);
+	hv_sim_add_connection(&sim, 1, true, false, NULL, NULL, NULL);
+	assert_int_equal(hv_post_message(1, 1, "x", 1, NULL), 0);
+}
+
+/* A memory map of two regions: [page, page + 4 KiB) of type page_type, and RAM right after it. */
+static struct hvrt_boot_info memmap_around(const void *page, uint32_t page_type)
+{
+	uint64_t base = (uint64_t)(uintptr_t)page;
+	struct hvrt_boot_info bi = { .memmap_count = 2 };
+	bi.memmap[0] = (struct hvrt_mem_region){ .base = base, .length = PAGE, .type = page_type };
+	bi.memmap[1] = (struct hvrt_mem_region){ .base = base + PAGE, .length = 16 * PAGE, .type = HVRT_MEM_RAM };
+	return bi;
+}
+
+/* The firmware's page in a reserved region, RAM next to it: reused where it is, no HYPERCALL write. */
+static void test_firmware_page_reserved_reused(void **state)
+{
+	(void)state;
+	start();
+	void *fw = hv_sim_firmware_hypercall(&sim, 1ull << 40);
+	struct hvrt_boot_info bi = memmap_around(fw, HVRT_MEM_RESERVED);
+	sim.boot_info = &bi;
+	struct hvrt_host *h = up();
+	sim.boot_info = NULL;
+	assert_true(h->hypercall_page_reused);
+	assert_int_equal(h->hypercall_page, (uint64_t)(uintptr_t)fw);
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_HYPERCALL, true), 0);
+	assert_int_equal(hv_sim_pages_live(&sim), 1); /* the PostMessage input only */
+	assert_int_equal(loglen, 0);
+	hv_sim_add_connection(&sim, 1, true, false, NULL, NULL, NULL);
+	assert_int_equal(hv_post_message(1, 1, "x", 1, NULL), 0);
+}
+
+/*
+ * The firmware's page in RAM hvrt hands out, with the lock bit (1) set: it
+ * cannot move, so it is used where it is, never written, and a warning says
+ * where it lies.
+ */
+static void test_firmware_page_locked_in_ram(void **state)
+{
+	(void)state;
+	start();
+	void *fw = hv_sim_firmware_hypercall(&sim, 1ull << 40);
+	sim.hypercall |= HV_MSR_HYPERCALL_LOCKED;
+	struct hvrt_boot_info bi = memmap_around(fw, HVRT_MEM_RAM);
+	sim.boot_info = &bi;
+	struct hvrt_host *h = up();
+	sim.boot_info = NULL;
+	assert_true(h->hypercall_page_reused);
+	assert_int_equal(h->hypercall_page, (uint64_t)(uintptr_t)fw);
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_HYPERCALL, true), 0);
+	assert_int_equal(hv_sim_pages_live(&sim), 1);
+	char want[96];
+	snprintf(want, sizeof(want), "hvrt: hv: warning: the firmware locked the hypercall page at 0x%llx, in free RAM",
+		 (unsigned long long)(uintptr_t)fw);
+	assert_logged(want);
+	assert_int_equal(loglines, 1);
+	hv_sim_add_connection(&sim, 1, true, false, NULL, NULL, NULL);
+	assert_int_equal(hv_post_message(1, 1, "x", 1, NULL), 0);
+	teardown(NULL);
+
+	/* locked outside RAM: reused, nothing to warn about */
+	setup(NULL);
+	start();
+	fw = hv_sim_firmware_hypercall(&sim, 1ull << 40);
+	sim.hypercall |= HV_MSR_HYPERCALL_LOCKED;
+	bi = memmap_around(fw, HVRT_MEM_RESERVED);
+	sim.boot_info = &bi;
+	h = up();
+	sim.boot_info = NULL;
+	assert_true(h->hypercall_page_reused);
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_HYPERCALL, true), 0);
+	assert_int_equal(loglen, 0);
+}
+
+/*
+ * The firmware's page in RAM, so hvrt moves it; but the host keeps the page
+ * it had (the read-back gives the old address). That page is the hypercall
+ * page: hvrt uses it, frees its own (never taken), and says so.
+ */
+static void test_host_keeps_old_page(void **state)
+{
+	(void)state;
+	start();
+	void *fw = hv_sim_firmware_hypercall(&sim, 1ull << 40);
+	sim.fault.hypercall_keeps_address = true;
+	struct hvrt_boot_info bi = memmap_around(fw, HVRT_MEM_RAM);
+	sim.boot_info = &bi;
+	struct hvrt_host *h = up();
+	sim.boot_info = NULL;
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_HYPERCALL, true), 1);
+	assert_int_equal(sim.hypercall & HV_MSR_PAGE_MASK, (uint64_t)(uintptr_t)fw);
+	assert_true(h->hypercall_page_reused);
+	assert_int_equal(h->hypercall_page, (uint64_t)(uintptr_t)fw);
+	assert_int_equal(sim.allocs, 2);
+	assert_int_equal(sim.frees, 1);
+	assert_int_equal(hv_sim_pages_live(&sim), 1); /* the PostMessage input only */
+	char want[80];
+	snprintf(want, sizeof(want), "hvrt: hv: warning: the host kept the hypercall page at 0x%llx",
+		 (unsigned long long)(uintptr_t)fw);
+	assert_logged(want);
 	hv_sim_add_connection(&sim, 1, true, false, NULL, NULL, NULL);
 	assert_int_equal(hv_post_message(1, 1, "x", 1, NULL), 0);
 }
@@ -683,6 +791,9 @@ int main(void)
 		T(test_existing_guest_os_id_kept),
 		T(test_firmware_page_reused),
 		T(test_firmware_page_in_ram_moved),
+		T(test_firmware_page_reserved_reused),
+		T(test_firmware_page_locked_in_ram),
+		T(test_host_keeps_old_page),
 		T(test_firmware_page_empty),
 		T(test_page_stays_disabled),
 		T(test_page_empty),

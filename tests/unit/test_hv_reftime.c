@@ -8,6 +8,13 @@
  *  - a page with sequence 0 falls back to TIME_REF_COUNT for as long as it
  *    stays invalid; a sequence that changes during a read is retried;
  *  - no counter and an invalid page: no clock at all, the page disabled;
+ *  - only the page, invalidated for a while: the clock carries on with the
+ *    TSC at the rate the guest believes, and never goes back, neither when
+ *    that rate is off (a clock that ran ahead of the page, valid again, is
+ *    held until the page catches up) nor when the TSC itself goes back (that
+ *    adds nothing);
+ *  - a host that keeps rewriting the page is given up after a bounded number
+ *    of tries: the counter answers, or the clock carries on with the TSC;
  *  - a refused page (write, read-back, enable bit dropped) falls back to the
  *    counter, and the page is never freed while the host still has it;
  *  - nothing offered: -ENODEV and the TSC stays the clock;
@@ -185,7 +192,131 @@ static void test_page_only_invalid_later(void **state)
 	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false), 0);
 }
 
-/* TIME_REF_COUNT advertised but faulting: not used; the page is. */
+/*
+ * Only the page, and a guest whose idea of the TSC rate is off by 1% (a
+ * migration to a host whose TSC runs at another rate: the page goes invalid
+ * meanwhile). Read, invalidate, a second passes, read (carried on with the
+ * TSC at the guest's rate: 1% too far or too short), valid again, read: the
+ * readings never decrease. A clock that ran ahead is held until the host's
+ * time catches up; one that fell behind moves forward to the host's time.
+ */
+static void check_guest_rate(uint64_t guest_hz)
+{
+	setup(NULL);
+	cfg.priv_msrs &= ~HV_PRIV_TIME_REF_COUNT;
+	cfg.guest_tsc_hz = guest_hz;
+	start();
+	assert_int_equal(init(), 0);
+	uint64_t t0 = now_ref();
+	assert_int_equal(t0, hv_sim_now(&sim)); /* the page does not depend on the guest's rate */
+	hv_sim_reftsc_set_valid(&sim, false);
+	hv_sim_advance(&sim, 10000000); /* 1 s */
+	uint64_t host = hv_sim_now(&sim);
+	uint64_t t1 = now_ref();
+	assert_false(hv_reftime_from_host());
+	/* carried on with the TSC at the guest's rate: (host - t0) * tsc_hz / guest_hz, give or take a tick */
+	uint64_t want = t0 + (uint64_t)((unsigned __int128)(host + cfg.rdtsc_cost - t0) * cfg.tsc_hz / guest_hz);
+	assert_true(t1 + 2 >= want && t1 <= want + 2);
+	assert_true(t1 > t0);
+
+	hv_sim_reftsc_set_valid(&sim, true);
+	uint64_t t2 = now_ref();
+	assert_true(hv_reftime_from_host());
+	assert_true(t2 >= t1);
+	if (guest_hz < cfg.tsc_hz)
+		assert_int_equal(t2, t1); /* ran ahead: held there */
+	else
+		assert_int_equal(t2, hv_sim_now(&sim)); /* fell behind: the host's time */
+
+	/* every 1 ms for 30 ms: never back, and the host's time once it caught up (a 10 ms lead at most) */
+	uint64_t prev = t2;
+	for (int i = 0; i < 30; i++) {
+		hv_sim_advance(&sim, 10000);
+		uint64_t t = now_ref();
+		assert_true(t >= prev);
+		prev = t;
+	}
+	assert_int_equal(prev, hv_sim_now(&sim));
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false), 0);
+	teardown(NULL);
+}
+
+static void test_guest_tsc_rate_off(void **state)
+{
+	(void)state;
+	check_guest_rate(2500000000ull / 100 * 99);  /* 1% slow: the carried-on clock runs ahead */
+	check_guest_rate(2500000000ull / 100 * 101); /* 1% fast: it falls behind */
+}
+
+/*
+ * Only the page, invalid, and the TSC goes back 3 s (a migration to a host
+ * whose TSC reads less): the carried-on clock adds nothing for it instead of
+ * leaping by the wrapped difference, goes on from there with the TSC, and
+ * takes the host's time again (never less) once the page is valid.
+ */
+static void test_tsc_goes_back_while_invalid(void **state)
+{
+	(void)state;
+	cfg.priv_msrs &= ~HV_PRIV_TIME_REF_COUNT;
+	start();
+	assert_int_equal(init(), 0);
+	uint64_t t0 = now_ref();
+	hv_sim_reftsc_set_valid(&sim, false);
+	hv_sim_move_tsc(&sim, -(int64_t)(3 * cfg.tsc_hz));
+	uint64_t t1 = now_ref();
+	assert_false(hv_reftime_from_host());
+	assert_true(t1 >= t0 && t1 <= t0 + 2);
+	hv_sim_advance(&sim, 5000000); /* 0.5 s */
+	uint64_t t2 = now_ref();
+	assert_true(t2 + 2 >= t1 + 5000000 && t2 <= t1 + 5000000 + 2);
+	hv_sim_reftsc_set_valid(&sim, true);
+	uint64_t t3 = now_ref();
+	assert_true(t3 >= t2);
+	assert_int_equal(t3, hv_sim_now(&sim));
+}
+
+/*
+ * A host that rewrites the page during every read (5000 torn reads in a
+ * row): the read is given up after a bounded number of tries (1000), and the
+ * counter gives the time; without a counter the clock carries on with the
+ * TSC. Either way the reading returns instead of spinning until the host stops.
+ */
+static void test_torn_reads_bounded(void **state)
+{
+	(void)state;
+	start();
+	assert_int_equal(init(), 0);
+	unsigned reads = hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false);
+	sim.fault.reftsc_torn = 5000;
+	check_now();
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false), reads + 1);
+	unsigned tries = 5000 - sim.fault.reftsc_torn;
+	assert_true(tries >= 1000 && tries <= 1001); /* PAGE_READ_TRIES, and the counter reading's own RDTSC */
+	/* the host stops rewriting it: the page again, no counter read */
+	sim.fault.reftsc_torn = 0;
+	check_now();
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false), reads + 1);
+	teardown(NULL);
+
+	/* only the page */
+	setup(NULL);
+	cfg.priv_msrs &= ~HV_PRIV_TIME_REF_COUNT;
+	start();
+	assert_int_equal(init(), 0);
+	uint64_t t0 = now_ref();
+	sim.fault.reftsc_torn = 5000;
+	uint64_t t1 = now_ref();
+	assert_false(hv_reftime_from_host());
+	assert_true(t1 >= t0);
+	assert_true(sim.fault.reftsc_torn >= 5000 - 1001);
+}
+
+/*
+ * TIME_REF_COUNT advertised but faulting: not used; the page is. Once the
+ * page goes invalid there is no counter to fall back to: the clock carries
+ * on with the TSC from the reading the install took (libc-glue reads a new
+ * clock once), as a boot would, never touching the faulting counter.
+ */
 static void test_counter_refused(void **state)
 {
 	(void)state;
@@ -194,9 +325,12 @@ static void test_counter_refused(void **state)
 	assert_int_equal(init(), 0);
 	assert_int_equal(h->clock, HVRT_CLOCK_REFERENCE_TSC);
 	hv_sim_reftsc_set_valid(&sim, false);
+	hv_sim_advance(&sim, 10000);
 	uint64_t t;
-	assert_int_equal(hvrt_reftime(&t), -ENODEV); /* no fallback to a counter that faults */
-	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false), 1);
+	assert_int_equal(hvrt_reftime(&t), 0);
+	assert_false(hv_reftime_from_host());
+	assert_true(t + 2 >= hv_sim_now(&sim) && t <= hv_sim_now(&sim));
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_TIME_REF_COUNT, false), 1); /* the probe at init only */
 }
 
 static void check_page_refused(void (*fault)(void), size_t kept)
@@ -331,6 +465,9 @@ int main(void)
 		T(test_page_without_counter),
 		T(test_counter_refused),
 		T(test_page_only_invalid_later),
+		T(test_guest_tsc_rate_off),
+		T(test_tsc_goes_back_while_invalid),
+		T(test_torn_reads_bounded),
 		T(test_page_refused),
 		T(test_nothing_offered),
 		T(test_frequencies),

@@ -6,6 +6,7 @@
 #include <hvrt/mem.h>
 
 #include "arch/x86_64/lapic.h"
+#include "arch/x86_64/tsc.h"
 
 #include "tests/unit/hv_fixture.h"
 
@@ -96,6 +97,21 @@ static void test_hypercall_msr(void **state)
 	assert_int_equal(rd(HV_MSR_HYPERCALL), (uint64_t)(uintptr_t)page);
 	hvrt_page_free(page, 1);
 	assert_int_equal(hv_sim_pages_live(&sim), 0);
+
+	/* hypercall_keeps_address: an enabling write over an enabled page keeps the old one */
+	void *fw = hv_sim_firmware_hypercall(&sim, 1);
+	sim.fault.hypercall_keeps_address = true;
+	page = hvrt_page_alloc(1);
+	wr(HV_MSR_HYPERCALL, (uint64_t)(uintptr_t)page | 1);
+	assert_int_equal(rd(HV_MSR_HYPERCALL), (uint64_t)(uintptr_t)fw | 1);
+	assert_int_equal(page[0], 0);
+	hvrt_page_free(page, 1);
+	wr(HV_MSR_HYPERCALL, 0); /* disabling still works, and then a new page is taken */
+	page = hvrt_page_alloc(1);
+	wr(HV_MSR_HYPERCALL, (uint64_t)(uintptr_t)page | 1);
+	assert_int_equal(rd(HV_MSR_HYPERCALL), (uint64_t)(uintptr_t)page | 1);
+	wr(HV_MSR_HYPERCALL, 0);
+	hvrt_page_free(page, 1);
 }
 
 /* The reference TSC page: sequence, scale and offset that give the host's time; RDTSC costs time. */
@@ -295,6 +311,85 @@ static void test_hypercall_checks(void **state)
 	assert_int_equal(sim.last_call.code, 0x99);
 }
 
+/*
+ * The guest's TSC rate (tsc_hz() and tsc_deadline_after_ns()) follows
+ * cfg.guest_tsc_hz, the host's TSC does not; hv_sim_move_tsc moves the TSC
+ * both ways, keeps the LAPIC timer's remaining time and re-offsets the page.
+ */
+static void test_guest_tsc_rate_and_moves(void **state)
+{
+	(void)state;
+	start();
+	assert_int_equal(tsc_hz(), cfg.tsc_hz); /* by default the guest knows the rate */
+	teardown(NULL);
+
+	setup(NULL);
+	cfg.guest_tsc_hz = 2000000000ull;
+	start();
+	assert_int_equal(tsc_hz(), 2000000000ull);
+	assert_int_equal(rd(HV_MSR_TSC_FREQUENCY), cfg.tsc_hz);
+	uint64_t before = hv_sim_tsc(&sim);
+	uint64_t d = tsc_deadline_after_ns(1000000); /* 1 ms at the guest's 2 GHz: 2e6 ticks */
+	assert_int_equal(d, before + 250 + 2000000);     /* its RDTSC cost 100 ns = 250 ticks */
+	assert_int_equal(hv_sim_time_of_tsc(&sim, d) - hv_sim_now(&sim), 8000); /* 0.8 ms of the host's */
+
+	struct hv_reference_tsc_page *p = hvrt_page_alloc(1);
+	wr(HV_MSR_REFERENCE_TSC, (uint64_t)(uintptr_t)p | 1);
+	assert_true(lapic_timer_arm(hv_sim_tsc(&sim) + 5 * 250 * MS / 10)); /* 0.5 ms */
+	uint64_t due = hv_sim_time_of_tsc(&sim, sim.lapic_deadline);
+	static const int64_t moves[] = { -3 * 2500000000ll, 7 * 2500000000ll + 12345 };
+	for (unsigned i = 0; i < 2; i++) {
+		uint64_t tsc = hv_sim_tsc(&sim);
+		hv_sim_move_tsc(&sim, moves[i]);
+		assert_int_equal(hv_sim_tsc(&sim), tsc + (uint64_t)moves[i]);
+		assert_int_equal(hv_sim_time_of_tsc(&sim, sim.lapic_deadline), due);
+		uint64_t t = cpu_rdtsc();
+		assert_int_equal((uint64_t)(((unsigned __int128)t * p->tsc_scale) >> 64) + (uint64_t)p->tsc_offset,
+				 hv_sim_now(&sim));
+	}
+	/* an invalid page stays invalid */
+	hv_sim_reftsc_set_valid(&sim, false);
+	hv_sim_move_tsc(&sim, -2500000000ll);
+	assert_int_equal(p->tsc_sequence, 0);
+	hv_sim_advance(&sim, MS);
+	assert_int_equal(sim.lapic_fires, 1);
+	wr(HV_MSR_REFERENCE_TSC, 0);
+	hvrt_page_free(p, 1);
+}
+
+static unsigned now_calls;
+
+static uint64_t counting_now(void)
+{
+	now_calls++;
+	return 42;
+}
+
+static void no_sleep(uint64_t deadline)
+{
+	(void)deadline;
+}
+
+static uint64_t res_100(void)
+{
+	return 100;
+}
+
+/* glue_clock_install reads the new clock once, as libc-glue/time.c does. */
+static void test_clock_install_reads_once(void **state)
+{
+	static const struct glue_clock c = {
+		.name = "counting", .now_ns = counting_now, .sleep_until_ns = no_sleep, .resolution_ns = res_100,
+	};
+	(void)state;
+	start();
+	now_calls = 0;
+	glue_clock_install(&c);
+	assert_int_equal(now_calls, 1);
+	assert_ptr_equal(sim.clock, &c);
+	assert_int_equal(sim.clock_installs, 1);
+}
+
 /* Pages: zeroed and aligned, counted, RAM only while live. */
 static void test_pages(void **state)
 {
@@ -333,6 +428,8 @@ int main(void)
 		T(test_halt_to_next_event),
 		T(test_hypercall_checks),
 		T(test_pages),
+		T(test_guest_tsc_rate_and_moves),
+		T(test_clock_install_reads_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,13 +8,18 @@
  *  - a one-shot fires its callback once, from hvrt_poll(), with the
  *    expiration and delivery times of the message; a periodic timer fires
  *    every period until stopped; stopping gives the SINT back when its last
- *    user goes;
+ *    user goes, exactly once (a one-shot that fired still holds it);
+ *  - an expiry already queued when its timer is stopped or started again is
+ *    the past run's: dropped quietly, never given to the new run's callback;
  *  - bad arguments, a SINT someone else owns and a refused MSR are errors
  *    that leave the runtime's own timer working;
  *  - the runtime's sleep (the installed clock) returns at the deadline or
  *    just after, never before, woken by stimer 0; when the host loses the
- *    expiry the LAPIC backstop ends it at most 2 ms late; without stimers
- *    the LAPIC timer, and without either a busy wait, still end it;
+ *    expiry the LAPIC backstop ends it at most 10 ms late; without stimers
+ *    the LAPIC timer, and without either a busy wait, still end it; without
+ *    a LAPIC timer it spins without halting, stimer 0 armed once per sleep;
+ *  - while the clock is carried on with the TSC (page invalid, no counter)
+ *    stimer 0 is not armed: the LAPIC timer alone ends the sleep, on time;
  *  - expiries of timers not running and foreign messages on the timer SINT
  *    are reported once and otherwise ignored.
  */
@@ -287,6 +292,159 @@ static void test_restart(void **state)
 	assert_int_equal(fired.ev[0].expiration_time, now + 3 * MS);
 }
 
+/* Writes of msr in the MSR log from index from on. */
+static unsigned writes_since(size_t from, uint32_t msr)
+{
+	unsigned n = 0;
+	for (size_t i = from; i < sim.msr_count; i++)
+		n += sim.msr_log[i].msr == msr && sim.msr_log[i].write;
+	return n;
+}
+
+/*
+ * Stopped with its expiry already in the slot (it fell due, the poll has not
+ * run yet): the poll takes the message without a callback and without a
+ * warning. On the runtime's SINT3, which stays claimed after the stop.
+ */
+static void test_stop_with_expiry_queued(void **state)
+{
+	(void)state;
+	start();
+	up();
+	uint64_t now = hv_sim_now(&sim);
+	assert_int_equal(hvrt_stimer_start(1, 3, false, now + MS, on_timer, NULL), 0);
+	hv_sim_advance(&sim, 2 * MS);
+	assert_int_equal(sim.stimer[1].fired, 1);
+	assert_int_equal(hvrt_stimer_stop(1), 0);
+	assert_int_equal(hvrt_poll(), 1);
+	assert_int_equal(fired.n, 0);
+	assert_int_equal(loglen, 0);
+	assert_int_equal(sim.sint[3], 0x40 | HV_SINT_AUTO_EOI);
+}
+
+/* The same on a SINT of its own, which the stop gives back: still no callback and no warning. */
+static void test_stop_with_expiry_queued_own_sint(void **state)
+{
+	(void)state;
+	start();
+	up();
+	uint64_t now = hv_sim_now(&sim);
+	assert_int_equal(hvrt_stimer_start(1, 5, false, now + MS, on_timer, NULL), 0);
+	hv_sim_advance(&sim, 2 * MS);
+	assert_int_equal(sim.stimer[1].fired, 1);
+	assert_int_equal(hvrt_stimer_stop(1), 0);
+	hvrt_poll();
+	assert_int_equal(fired.n, 0);
+	assert_not_logged("warning");
+}
+
+static int ctx_old, ctx_new;
+
+/*
+ * A one-shot started again (same timer, same SINT, a new time and context)
+ * while its first expiry waits in the slot: the poll drops that expiry
+ * quietly instead of calling the new run's callback with it; the new one
+ * fires at its own time with its own expiration time.
+ */
+static void test_restart_one_shot_with_expiry_queued(void **state)
+{
+	(void)state;
+	start();
+	up();
+	uint64_t now = hv_sim_now(&sim);
+	assert_int_equal(hvrt_stimer_start(1, 5, false, now + MS, on_timer, &ctx_old), 0);
+	hv_sim_advance(&sim, 2 * MS);
+	assert_int_equal(sim.stimer[1].fired, 1);
+	uint64_t when = hv_sim_now(&sim) + 5 * MS;
+	assert_int_equal(hvrt_stimer_start(1, 5, false, when, on_timer, &ctx_new), 0);
+	assert_int_equal(hvrt_poll(), 1);
+	assert_int_equal(fired.n, 0);
+	hv_sim_advance(&sim, when - 1 - hv_sim_now(&sim));
+	hvrt_poll();
+	assert_int_equal(fired.n, 0);
+	hv_sim_advance(&sim, 1);
+	assert_int_equal(hvrt_poll(), 1);
+	assert_int_equal(fired.n, 1);
+	assert_ptr_equal(fired.ctx, &ctx_new);
+	assert_int_equal(fired.ev[0].expiration_time, when);
+	assert_true(fired.at[0] >= when);
+	assert_int_equal(loglen, 0);
+}
+
+/*
+ * A periodic timer started again with another period and context while an
+ * expiry of the first run waits in the slot: that expiry is dropped, and the
+ * new run's expiries come a new period apart from its own start.
+ */
+static void test_restart_periodic_with_expiry_queued(void **state)
+{
+	(void)state;
+	start();
+	up();
+	assert_int_equal(hvrt_stimer_start(2, 6, true, 2 * MS, on_timer, &ctx_old), 0);
+	hv_sim_advance(&sim, 3 * MS);
+	assert_int_equal(sim.stimer[2].fired, 1);
+	uint64_t t0 = hv_sim_now(&sim);
+	assert_int_equal(hvrt_stimer_start(2, 6, true, 5 * MS, on_timer, &ctx_new), 0);
+	assert_int_equal(hvrt_poll(), 1);
+	assert_int_equal(fired.n, 0);
+	for (unsigned i = 0; i < 3; i++) {
+		hv_sim_advance(&sim, 5 * MS);
+		assert_int_equal(hvrt_poll(), 1);
+	}
+	assert_int_equal(fired.n, 3);
+	/* the host starts the period at the CONFIG write, a tick or two after t0 */
+	uint64_t start = fired.ev[0].expiration_time - 5 * MS;
+	assert_true(start >= t0 && start <= t0 + 10);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_ptr_equal(fired.ctx, &ctx_new);
+		assert_int_equal(fired.ev[i].timer, 2);
+		assert_int_equal(fired.ev[i].expiration_time, start + (i + 1) * 5 * MS);
+	}
+	assert_int_equal(loglen, 0);
+}
+
+/*
+ * A one-shot that fired still holds its SINT: unmasked until
+ * hvrt_stimer_stop, which masks it exactly once (a second stop writes
+ * nothing). One on the runtime's SINT3 never takes that SINT away from the
+ * runtime, however often it is stopped: the sleep still wakes by stimer 0.
+ */
+static void test_one_shot_holds_sint_until_stop(void **state)
+{
+	(void)state;
+	start();
+	up();
+	uint64_t now = hv_sim_now(&sim);
+	assert_int_equal(hvrt_stimer_start(1, 5, false, now + MS, on_timer, NULL), 0);
+	assert_int_equal(hvrt_stimer_start(2, 3, false, now + MS, on_timer, NULL), 0);
+	hv_sim_advance(&sim, 2 * MS);
+	assert_int_equal(hvrt_poll(), 2);
+	assert_int_equal(fired.n, 2);
+	assert_int_equal(sim.sint[5], 0x40 | HV_SINT_AUTO_EOI);
+	assert_int_equal(sim.sint[3], 0x40 | HV_SINT_AUTO_EOI);
+	hv_sim_advance(&sim, 10 * MS);
+	assert_int_equal(sim.sint[5], 0x40 | HV_SINT_AUTO_EOI);
+
+	size_t from = sim.msr_count;
+	assert_int_equal(hvrt_stimer_stop(1), 0);
+	assert_int_equal(sim.sint[5], HV_SINT_MASKED);
+	assert_int_equal(sim.sint[3], 0x40 | HV_SINT_AUTO_EOI);
+	assert_int_equal(hvrt_stimer_stop(1), 0);
+	assert_int_equal(hvrt_stimer_stop(2), 0);
+	assert_int_equal(sim.sint[3], 0x40 | HV_SINT_AUTO_EOI);
+	assert_int_equal(hvrt_stimer_stop(2), 0);
+	assert_int_equal(sim.sint[3], 0x40 | HV_SINT_AUTO_EOI);
+	assert_int_equal(writes_since(from, HV_MSR_SINT0 + 5), 1);
+	assert_int_equal(writes_since(from, HV_MSR_SINT0 + 3), 0);
+
+	uint64_t deadline = (hv_sim_now(&sim) + 3 * MS) * 100;
+	sim.clock->sleep_until_ns(deadline);
+	assert_true(hv_sim_now(&sim) * 100 >= deadline);
+	assert_int_equal(sim.stimer[0].fired, 1);
+	assert_int_equal(sim.lapic_fires, 0);
+}
+
 static void test_bad_arguments(void **state)
 {
 	(void)state;
@@ -494,6 +652,79 @@ static void test_sleep_busy_wait(void **state)
 	assert_int_equal(sim.halts, 0);
 }
 
+/*
+ * Only the page, and it goes invalid: the clock is carried on with the TSC,
+ * which the host's stimers do not follow. A 100 ms sleep then arms no stimer
+ * (no STIMER0_COUNT write) and ends on time by the LAPIC timer alone, armed
+ * for the deadline itself (no 10 ms backstop). Once the page is valid again
+ * the next sleep is stimer 0's, with the LAPIC timer only as the backstop.
+ */
+static void test_sleep_while_extrapolated(void **state)
+{
+	(void)state;
+	cfg.priv_msrs &= ~HV_PRIV_TIME_REF_COUNT;
+	start();
+	up();
+	hv_sim_reftsc_set_valid(&sim, false);
+	unsigned counts = hv_sim_msr_count(&sim, HV_MSR_STIMER0_COUNT, true);
+	uint64_t fires = sim.lapic_fires;
+	uint64_t deadline = sim.clock->now_ns() + 100000000; /* 100 ms */
+	assert_false(hv_reftime_from_host());
+	sim.clock->sleep_until_ns(deadline);
+	uint64_t end = hv_sim_now(&sim) * 100;
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_STIMER0_COUNT, true), counts);
+	assert_int_equal(sim.stimer[0].fired, 0);
+	assert_true(sim.lapic_fires > fires);
+	assert_true(end >= deadline); /* the guest's TSC rate is right here: carried on exactly */
+	assert_true(end <= deadline + 1000);
+
+	hv_sim_reftsc_set_valid(&sim, true);
+	fires = sim.lapic_fires;
+	deadline = sim.clock->now_ns() + 100000000;
+	assert_true(hv_reftime_from_host());
+	sim.clock->sleep_until_ns(deadline);
+	end = hv_sim_now(&sim) * 100;
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_STIMER0_COUNT, true), counts + 1);
+	uint64_t count;
+	assert_true(hv_sim_last_write(&sim, HV_MSR_STIMER0_COUNT, &count));
+	assert_int_equal(count, deadline / 100);
+	assert_int_equal(sim.stimer[0].fired, 1);
+	assert_int_equal(sim.lapic_fires, fires);
+	assert_true(end >= deadline && end <= deadline + 1000);
+}
+
+/*
+ * Stimers but no LAPIC timer, and the host loses the expiry: the sleep
+ * polls the clock instead of halting (nothing else could end a halt), ends
+ * at its deadline, and arms stimer 0 once per sleep, not once per spin.
+ */
+static void test_sleep_no_lapic_timer_lost_expiry(void **state)
+{
+	(void)state;
+	start();
+	up();
+	sim.fault.no_lapic_timer = true;
+	sim.fault.stimer_lost = 1;
+	unsigned counts = hv_sim_msr_count(&sim, HV_MSR_STIMER0_COUNT, true);
+	uint64_t deadline = sim.clock->now_ns() + 5000000;
+	sim.clock->sleep_until_ns(deadline);
+	uint64_t end = hv_sim_now(&sim) * 100;
+	assert_true(end >= deadline && end <= deadline + 1000);
+	assert_int_equal(sim.stimer[0].lost, 1);
+	assert_int_equal(sim.halts, 0);
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_STIMER0_COUNT, true), counts + 1);
+
+	/* the next sleep, its expiry delivered: the same, one more write */
+	deadline = sim.clock->now_ns() + 5000000;
+	sim.clock->sleep_until_ns(deadline);
+	end = hv_sim_now(&sim) * 100;
+	assert_true(end >= deadline && end <= deadline + 1000);
+	assert_int_equal(sim.stimer[0].fired, 1);
+	assert_int_equal(sim.halts, 0);
+	assert_int_equal(hv_sim_msr_count(&sim, HV_MSR_STIMER0_COUNT, true), counts + 2);
+	assert_true(cpu_read_rflags() & 0x200);
+}
+
 /* ---- strays ---- */
 
 /* An expiry for a timer that is not running, and a foreign message on SINT3: one warning each. */
@@ -536,6 +767,11 @@ int main(void)
 		T(test_periodic_slow_poll),
 		T(test_stop),
 		T(test_restart),
+		T(test_stop_with_expiry_queued),
+		T(test_stop_with_expiry_queued_own_sint),
+		T(test_restart_one_shot_with_expiry_queued),
+		T(test_restart_periodic_with_expiry_queued),
+		T(test_one_shot_holds_sint_until_stop),
 		T(test_bad_arguments),
 		T(test_sint_busy),
 		T(test_shared_sint),
@@ -547,6 +783,8 @@ int main(void)
 		T(test_sleep_runs_callbacks),
 		T(test_sleep_without_stimers),
 		T(test_sleep_busy_wait),
+		T(test_sleep_while_extrapolated),
+		T(test_sleep_no_lapic_timer_lost_expiry),
 		T(test_strays),
 	};
 

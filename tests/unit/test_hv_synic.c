@@ -7,6 +7,11 @@
  *  - every refusal (an MSR that faults, pages the host does not take, the
  *    vector taken, no memory, no privilege) leaves the SynIC disabled, the
  *    handler removed and no page allocated;
+ *  - a SINT a firmware left unmasked on its own vector, with its SynIC on and
+ *    a message waiting, never interrupts on that vector once hvrt is up
+ *    (hv_init runs with interrupts off, as at boot), nor after an init that
+ *    failed for want of memory or of the vector; the message arrives on
+ *    hvrt's vector once the SINT is claimed;
  *  - claim/release: the SINT's vector, AutoEOI only when not deprecated,
  *    -EINVAL, -EBUSY, -ENODEV, -EIO;
  *  - a message is copied out, the slot freed, and EOM written only when the
@@ -262,6 +267,97 @@ static void test_init_not_possible(void **state)
 	trap_set_handler(HV_SYNIC_VECTOR, NULL, NULL);
 }
 
+#define FW_VECTOR 0x50 /* the firmware's SynIC vector: hvrt registers no handler there */
+
+/* The SynIC as a firmware left it: SIMP (a page of the sim's) and SCONTROL on, SINT2 unmasked on FW_VECTOR. */
+static volatile struct hv_message *firmware_synic(void)
+{
+	void *page = hv_sim_page(&sim);
+	assert_int_equal(cpu_wrmsr_safe(HV_MSR_SIMP, (uint64_t)(uintptr_t)page | HV_MSR_ENABLE), 0);
+	assert_int_equal(cpu_wrmsr_safe(HV_MSR_SCONTROL, HV_MSR_ENABLE), 0);
+	assert_int_equal(cpu_wrmsr_safe(HV_MSR_SINT0 + 2, FW_VECTOR), 0);
+	sim.msr_count = 0; /* the firmware's accesses are not hvrt's */
+	return (volatile struct hv_message *)((uint8_t *)page + 2 * 256);
+}
+
+/*
+ * Boot after such a firmware: its SINT2 unmasked on FW_VECTOR, its slot
+ * still holding a message it never took, so the host's next message for
+ * SINT2 waits in the queue. hv_init runs with interrupts off (boot/start.c),
+ * then interrupts come on: nothing arrives on FW_VECTOR (the sim fails the
+ * test on an interrupt with no handler), neither then nor when the host
+ * posts more; once VMBus claims SINT2 the waiting messages come on hvrt's
+ * vector, in order.
+ */
+static void test_firmware_sint_left_unmasked(void **state)
+{
+	(void)state;
+	start();
+	cpu_irq_disable();
+	volatile struct hv_message *fw_slot = firmware_synic();
+	fw_slot->message_type = 1; /* the firmware's last message, never taken */
+	assert_true(hv_sim_post(&sim, 2, 1, "queued", 6));
+	assert_int_equal(sim.queue_len[2], 1);
+	assert_int_equal(sim.interrupts, 0);
+
+	hv_early_init();
+	hv_init();
+	struct hvrt_host *h = hv_host_mut();
+	assert_true(h->synic);
+	assert_int_equal(h->stimers, 4);
+	for (unsigned i = 0; i < HV_SINT_COUNT; i++)
+		assert_int_equal(sim.sint[i], i == HV_SINT_RUNTIME_TIMER ? (0x40 | HV_SINT_AUTO_EOI) : HV_SINT_MASKED);
+	cpu_irq_enable();
+	assert_int_equal(sim.delivered[FW_VECTOR], 0);
+	assert_true(hv_sim_post(&sim, 2, 1, "later", 5));
+	assert_int_equal(sim.delivered[FW_VECTOR], 0);
+	assert_int_equal(sim.queue_len[2], 2);
+
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(hv_synic_claim(HV_SINT_VMBUS, &msg_ops), 0);
+	assert_int_equal(hv_synic_poll(), 2);
+	assert_int_equal(rec.messages, 2);
+	assert_memory_equal(rec.msg[0].payload, "queued", 6);
+	assert_memory_equal(rec.msg[1].payload, "later", 5);
+	assert_int_equal(sim.delivered[FW_VECTOR], 0);
+	assert_true(sim.delivered[0x40] >= 1);
+	assert_not_logged("warning");
+}
+
+/*
+ * The same firmware SINT2, and hv_synic_init fails (no memory for the
+ * pages; the vector taken): the SINTs were masked first all the same, so a
+ * message the host posts afterwards waits instead of interrupting on
+ * FW_VECTOR.
+ */
+static void check_firmware_sint_on_failure(bool no_memory)
+{
+	setup(NULL);
+	start();
+	cpu_irq_disable();
+	firmware_synic();
+	if (no_memory)
+		sim.fault.alloc_fail_in = 2;
+	else
+		assert_int_equal(trap_set_handler(HV_SYNIC_VECTOR, dummy_handler, NULL), 0);
+	assert_int_equal(hv_synic_init(detect()), no_memory ? -ENOMEM : -EBUSY);
+	assert_sints_masked_only();
+	cpu_irq_enable();
+	assert_true(hv_sim_post(&sim, 2, 1, "late", 4));
+	assert_int_equal(sim.delivered[FW_VECTOR], 0);
+	assert_int_equal(sim.queue_len[2], 1);
+	if (!no_memory)
+		trap_set_handler(HV_SYNIC_VECTOR, NULL, NULL);
+	teardown(NULL);
+}
+
+static void test_firmware_sint_init_fails(void **state)
+{
+	(void)state;
+	check_firmware_sint_on_failure(true);
+	check_firmware_sint_on_failure(false);
+}
+
 /* ---- claim and release ---- */
 
 static void test_claim_release(void **state)
@@ -448,7 +544,11 @@ static void test_message_waits_for_claim(void **state)
 	assert_memory_equal(rec.msg[0].payload, "early", 5);
 }
 
-/* A message left in the slot of a SINT nobody owns any more: dropped, one warning for that SINT. */
+/*
+ * A message left in the slot of a SINT its owner gave back (a timer's last
+ * expiry, say) is the old owner's: dropped quietly. One on a SINT nobody
+ * ever claimed is dropped with one warning for that SINT.
+ */
 static void test_unowned_message_dropped_once(void **state)
 {
 	(void)state;
@@ -462,7 +562,17 @@ static void test_unowned_message_dropped_once(void **state)
 		assert_int_equal(slot(6)->message_type, 0);
 	}
 	assert_int_equal(rec.messages, 0);
-	assert_logged("hvrt: hv: warning: SINT6: message type 0x99 for nobody (dropped)");
+	assert_int_equal(loglines, 0);
+
+	/* The sim holds messages for masked SINTs, as a host does: a lying host writes the slot itself. */
+	for (int round = 0; round < 3; round++) {
+		slot(9)->payload_size = 4;
+		slot(9)->message_type = 0x99;
+		assert_int_equal(hv_synic_poll(), 1);
+		assert_int_equal(slot(9)->message_type, 0);
+	}
+	assert_int_equal(rec.messages, 0);
+	assert_logged("hvrt: hv: warning: SINT9: message type 0x99 for nobody (dropped)");
 	assert_int_equal(log_count("for nobody"), 1);
 	assert_int_equal(loglines, 1);
 }
@@ -608,6 +718,8 @@ int main(void)
 		T(test_init_enabled_page_kept),
 		T(test_init_pages_not_taken),
 		T(test_init_not_possible),
+		T(test_firmware_sint_left_unmasked),
+		T(test_firmware_sint_init_fails),
 		T(test_claim_release),
 		T(test_claim_auto_eoi_deprecated),
 		T(test_message_copy_clear_no_eom),

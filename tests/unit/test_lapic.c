@@ -23,6 +23,10 @@
  *    when EN was set, none when already in x2APIC mode; then MSRs only;
  *  - the timer frequency within 1% of the simulated one, and a timer that
  *    does not count gives 0 and a warning;
+ *  - a bus rate from the host (lapic_set_bus_frequency) from 1 MHz to 10 GHz
+ *    gives the timer rate as rate / 16 without a calibration (no countdown,
+ *    no wait, no read of the current count); 0 or a rate outside that range
+ *    is calibrated as before;
  *  - the timer interrupt handler EOIs, the spurious one does not;
  *  - lapic_sleep_until programs the remaining time, halts, returns once the
  *    TSC passes the deadline (early wakeups, long sleeps clamped to 32 bits),
@@ -119,6 +123,7 @@ struct machine {
 	/* the APIC registers as the x2APIC MSRs see them, indexed by offset / 16 */
 	uint32_t reg[64];
 	unsigned x2apic_msr_accesses;
+	unsigned current_reads; /* reads of the timer's current count (x2APIC: every one is seen) */
 	unsigned eois;
 
 	/* the timer */
@@ -257,6 +262,7 @@ static int sim_rdmsr(void *ctx, uint32_t msr, uint64_t *value)
 		uint32_t idx = msr - 0x800;
 		if (idx == (REG_EOI >> 4))
 			return -1; /* write-only */
+		m.current_reads += idx == (REG_CURRENT >> 4);
 		*value = idx == (REG_CURRENT >> 4) ? timer_current() : m.reg[idx];
 		return 0;
 	}
@@ -382,6 +388,7 @@ static int setup(void **state)
 	m.bus_hz = 200000000;
 	cpu_sim_install(&sim_ops);
 	log_capture_start();
+	lapic_set_bus_frequency(0); /* lapic.c keeps it: no rate from a host unless a test gives one */
 	struct tsc_refs refs = { .pit_first = true };
 	assert_int_equal(tsc_init(&refs), HVRT_TSC_CPUID);
 	assert_int_equal(tsc_hz(), SIM_TSC_HZ);
@@ -579,6 +586,63 @@ static void test_timer_calibration_rates(void **state)
 	setup(NULL); /* for the teardown cmocka runs */
 }
 
+/*
+ * lapic_init with a bus rate from the host: the timer rate is that / 16
+ * (the divider), with no calibration: no countdown started, no 1 ms wait, no
+ * read of the current count. Both ends of the range (1 MHz, 10 GHz), x2APIC
+ * (every register access seen) and xAPIC (the initial count never written).
+ */
+static void check_bus_frequency_taken(uint64_t bus_hz, bool x2apic)
+{
+	setup(NULL);
+	m.leaf1_ecx = x2apic ? 1u << 21 : 0;
+	lapic_set_bus_frequency(bus_hz);
+	uint64_t tsc0 = m.tsc;
+	assert_int_equal(lapic_init(), 0);
+	assert_int_equal(lapic_x2apic(), x2apic);
+	assert_int_equal(lapic_timer_hz(), bus_hz / 16);
+	assert_int_equal(m.current_reads, 0);
+	assert_int_equal(m.initial_writes, 0);
+	assert_true(m.tsc - tsc0 < SIM_TSC_HZ / 10000); /* well under the 1 ms a calibration waits */
+	if (x2apic)
+		assert_int_equal(m.reg[REG_LVT_TIMER >> 4], VECTOR_LAPIC_TIMER);
+	else
+		assert_int_equal(m.page[REG_INITIAL / 4], POISON);
+	assert_int_equal(loglen, 0);
+	teardown(NULL);
+}
+
+static void test_bus_frequency_from_host(void **state)
+{
+	(void)state;
+	teardown(NULL); /* each case gets its own machine */
+	check_bus_frequency_taken(1000000000ull, true); /* 1 GHz: 62.5 MHz */
+	check_bus_frequency_taken(1000000000ull, false);
+	check_bus_frequency_taken(1000000ull, true);     /* the bounds */
+	check_bus_frequency_taken(10000000000ull, true);
+	setup(NULL); /* for the teardown cmocka runs */
+}
+
+/* 0 (none given), below 1 MHz or above 10 GHz: not believed, the timer is calibrated against the TSC. */
+static void test_bus_frequency_out_of_range(void **state)
+{
+	static const uint64_t bad[] = { 0, 999999, 10000000001ull, UINT64_MAX };
+
+	(void)state;
+	teardown(NULL);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setup(NULL);
+		m.leaf1_ecx = 1u << 21;
+		lapic_set_bus_frequency(bad[i]);
+		assert_int_equal(lapic_init(), 0);
+		assert_within_1pct(lapic_timer_hz(), 12500000); /* the simulated 200 MHz / 16 */
+		assert_int_equal(m.first_count, 0xffffffffu);
+		assert_int_equal(m.current_reads, 1);
+		teardown(NULL);
+	}
+	setup(NULL);
+}
+
 /* A timer that does not count: rate 0 and a warning. */
 static void test_timer_not_counting(void **state)
 {
@@ -763,6 +827,8 @@ int main(void)
 		T(test_x2apic_already_on),
 		T(test_timer_calibration_rates),
 		T(test_timer_not_counting),
+		T(test_bus_frequency_from_host),
+		T(test_bus_frequency_out_of_range),
 		T(test_timer_handler_eoi_x2apic),
 		T(test_timer_handler_eoi_xapic),
 		T(test_sleep_x2apic),

@@ -8,6 +8,9 @@
  * OUT2 on port 0x61) and an ACPI PM timer, both derived from that same clock.
  *
  * Pinned down:
+ *  - the Hyper-V TSC_FREQUENCY figure (refs->hyperv_hz) is taken as it is,
+ *    as HVRT_TSC_HYPERV, from 100 MHz to 20 GHz, without CPUID or any timer
+ *    port; 0 or a figure outside that range falls back to CPUID or calibration;
  *  - CPUID leaf 0x15 (ECX * EBX / EAX, exactly) and leaf 0x16 (base MHz) are
  *    believed when present and complete, without touching any timer port;
  *    leaves above the maximum basic leaf are never queried;
@@ -369,6 +372,66 @@ static void test_cpuid_implausible_calibrates(void **state)
 	assert_within_0_1pct(tsc_hz(), SIM_HZ);
 }
 
+/* ---- the Hyper-V figure ---- */
+
+static uint32_t init_hyperv(uint64_t hz)
+{
+	struct tsc_refs refs = { .pit_first = true, .pm_timer_port = m.pm_port, .hyperv_hz = hz };
+	return tsc_init(&refs);
+}
+
+/*
+ * TSC_FREQUENCY in range (100 MHz to 20 GHz, both ends included): that rate
+ * exactly, HVRT_TSC_HYPERV, and neither the PIT nor the PM timer touched,
+ * even with CPUID leaf 0x15 offering another figure.
+ */
+static void test_hyperv_frequency_taken(void **state)
+{
+	static const uint64_t rates[] = { 2500000000ull, 2394456789ull, 100000000ull, 20000000000ull };
+	(void)state;
+	for (unsigned i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		setup(NULL);
+		add_pm_timer(false, 0);
+		assert_int_equal(init_hyperv(rates[i]), HVRT_TSC_HYPERV);
+		assert_int_equal(tsc_hz(), rates[i]);
+		assert_int_equal(m.port_accesses, 0);
+		assert_int_equal(m.pm_reads, 0);
+		assert_int_equal(m.cpuid_calls, 0);
+		assert_int_equal(loglen, 0);
+		teardown(NULL);
+	}
+	setup(NULL);
+	m.max_leaf = 0x15;
+	m.leaf15 = (struct cpuid_regs){ .eax = 1, .ebx = 100, .ecx = 24000000 };
+	assert_int_equal(init_hyperv(3000000000ull), HVRT_TSC_HYPERV);
+	assert_int_equal(tsc_hz(), 3000000000ull);
+	assert_int_equal(m.port_accesses, 0);
+}
+
+/*
+ * TSC_FREQUENCY 0 (not offered), below 100 MHz or above 20 GHz (a figure
+ * that would overflow the LAPIC timer arithmetic): not believed; the TSC is
+ * calibrated against the PIT as without it, or CPUID gives it when it can.
+ */
+static void test_hyperv_frequency_out_of_range(void **state)
+{
+	static const uint64_t rates[] = { 0, 1, 99999999ull, 20000000001ull, 40000000000ull, UINT64_MAX };
+	(void)state;
+	for (unsigned i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		setup(NULL);
+		assert_int_equal(init_hyperv(rates[i]), HVRT_TSC_PIT);
+		assert_within_0_1pct(tsc_hz(), SIM_HZ);
+		assert_true(m.port61_reads > 0);
+		teardown(NULL);
+	}
+	setup(NULL);
+	m.max_leaf = 0x15;
+	m.leaf15 = (struct cpuid_regs){ .eax = 1, .ebx = 100, .ecx = 25000000 };
+	assert_int_equal(init_hyperv(20000000001ull), HVRT_TSC_CPUID);
+	assert_int_equal(tsc_hz(), 2500000000ull);
+	assert_int_equal(m.port_accesses, 0);
+}
+
 /* ---- calibration ---- */
 
 /*
@@ -685,6 +748,8 @@ int main(void)
 		T(test_cpuid_leaf15_incomplete_no_leaf16),
 		T(test_cpuid_old_cpu_calibrates),
 		T(test_cpuid_implausible_calibrates),
+		T(test_hyperv_frequency_taken),
+		T(test_hyperv_frequency_out_of_range),
 		T(test_pit_calibration),
 		T(test_pm_timer_calibration),
 		T(test_pm_timer_24bit_wrap),
