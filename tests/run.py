@@ -67,25 +67,30 @@ def _run_boot(c):
     finally:
         if dump:
             os.unlink(dump)
-    lines = r.output
     if r.timed_out:
         problems.append("timed out")
+    return judge(c, r, r.output, r.exit_code, problems, "QEMU exit", "serial")
+
+
+def judge(c, result, output, status, problems, status_label, output_label):
+    """Adds what the case's expect, forbid, status and check find to problems; None if there are none,
+    else the reasons and the last 40 lines of output. check sees result only when all else passed."""
     for pattern in c["expect"]:
-        if not re.search(pattern, lines, re.M):
+        if not re.search(pattern, output, re.M):
             problems.append("missing /%s/" % pattern)
     for pattern in c["forbid"]:
-        if re.search(pattern, lines, re.M):
+        if re.search(pattern, output, re.M):
             problems.append("unexpected /%s/" % pattern)
-    if r.exit_code != c["status"]:
-        problems.append("QEMU exit %s, expected %s" % (r.exit_code, c["status"]))
+    if status != c["status"]:
+        problems.append("%s %s, expected %s" % (status_label, status, c["status"]))
     if c["check"] and not problems:
-        why = c["check"](r)
+        why = c["check"](result)
         if why:
             problems.append(why)
     if not problems:
         return None
-    tail = "\n".join(lines.splitlines()[-40:])
-    return "; ".join(problems) + "\n----- serial (last 40 lines) -----\n" + tail + "\n-----"
+    tail = "\n".join(output.splitlines()[-40:])
+    return "; ".join(problems) + "\n----- %s (last 40 lines) -----\n" % output_label + tail + "\n-----"
 
 
 def run_nested(selected, rig_dir):
@@ -113,23 +118,7 @@ def _judge_nested(c, r):
         problems.append(r.reason)
     if r.timed_out:
         problems.append("timed out after %d s" % c["timeout"])
-    lines = r.output
-    for pattern in c["expect"]:
-        if not re.search(pattern, lines, re.M):
-            problems.append("missing /%s/" % pattern)
-    for pattern in c["forbid"]:
-        if re.search(pattern, lines, re.M):
-            problems.append("unexpected /%s/" % pattern)
-    if r.status != c["status"]:
-        problems.append("inner QEMU exit %s, expected %s" % (r.status, c["status"]))
-    if c["check"] and not problems:
-        why = c["check"](r)
-        if why:
-            problems.append(why)
-    if not problems:
-        return None
-    tail = "\n".join(lines.splitlines()[-40:])
-    return "; ".join(problems) + "\n----- inner QEMU output (last 40 lines) -----\n" + tail + "\n-----"
+    return judge(c, r, r.output, r.status, problems, "inner QEMU exit", "inner QEMU output")
 
 
 def main():
