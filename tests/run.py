@@ -93,6 +93,11 @@ def judge(c, result, output, status, problems, status_label, output_label):
     return "; ".join(problems) + "\n----- %s (last 40 lines) -----\n" % output_label + tail + "\n-----"
 
 
+def nested_attempts():
+    import nested  # noqa: E402  (on the path once run_nested ran)
+    return nested.ATTEMPTS
+
+
 def run_nested(selected, rig_dir):
     """Runs the nested cases in one boot of the nested host; returns [(case, None or why)]."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nested"))
@@ -112,7 +117,21 @@ def run_nested(selected, rig_dir):
     return [(c, _judge_nested(c, results[c["name"]])) for c in selected]
 
 
+# QEMU 7.2's TCG abort under OVMF in the nested host (docs/testing.md, test-hosts.md).
+KNOWN_OUTER_ABORT = "tcg_handle_interrupt: assertion failed"
+SKIPPED = object()
+
+
+def _never_reached_hvrt(c, r):
+    """A retried case whose every boot died of the known outer abort before the image printed a line of
+    hvrt's: the host fault kept the test from running at all, so it is reported skipped, not passed."""
+    return (c["retry"] and r.status is None and not r.timed_out and KNOWN_OUTER_ABORT in (r.reason or "")
+            and "hvrt" not in r.output)
+
+
 def _judge_nested(c, r):
+    if _never_reached_hvrt(c, r):
+        return SKIPPED
     problems = []
     if r.reason:
         problems.append(r.reason)
@@ -131,7 +150,7 @@ def main():
     ap.add_argument("--check", action="append", default=[], metavar="NAME=COMMAND",
                     help="a shell command that must succeed, counted as one test")
     a = ap.parse_args()
-    passed = failed = 0
+    passed = failed = skipped = 0
 
     for check in a.check:
         name, _, command = check.partition("=")
@@ -181,11 +200,17 @@ def main():
                 if why is None:
                     passed += 1
                     print("ok    nested %s" % c["name"])
+                elif why is SKIPPED:
+                    skipped += 1
+                    print("SKIP  nested %s: every boot (%d) died of QEMU 7.2's known outer abort inside OVMF, "
+                          "before the image started (docs/testing.md)" % (c["name"], nested_attempts()))
                 else:
                     failed += 1
                     print("FAIL  nested %s: %s" % (c["name"], why))
             sys.stdout.flush()
 
+    if skipped:
+        print("%d skipped: a known host fault kept them from running" % skipped)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or passed == 0 else 0
 
