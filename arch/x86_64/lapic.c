@@ -123,14 +123,27 @@ int lapic_init(void)
 	if (lapic.known_bus_hz >= 1000000ull && lapic.known_bus_hz <= 10000000000ull) {
 		lapic.timer_hz = lapic.known_bus_hz / 16;
 	} else {
-		/* Count down from the top for 1 ms of TSC time with the timer masked. */
+		/*
+		 * Count down from the top for about 1 ms with the timer masked,
+		 * divided by the TSC time that really passed between just before the
+		 * start and just after the read. Under a nested hypervisor the spin
+		 * overshoots its deadline by an exit (a CI run measured 1.75 ms for
+		 * "1 ms", and every sleep then lasted 1.75 times too long); the TSC
+		 * bracket also takes in the two register accesses, so an error can
+		 * only make the rate low, and a timer that fires early costs a sleep
+		 * one more loop, never time.
+		 */
+		uint64_t start = cpu_rdtsc();
 		uint64_t deadline = tsc_deadline_after_ns(CALIBRATE_NS);
 		lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
 		while (cpu_rdtsc() < deadline)
 			cpu_pause();
 		uint32_t left = lapic_read(LAPIC_TIMER_CURRENT);
+		uint64_t elapsed = cpu_rdtsc() - start;
 		lapic_write(LAPIC_TIMER_INITIAL, 0);
-		lapic.timer_hz = (uint64_t)(0xffffffffu - left) * (1000000000ull / CALIBRATE_NS);
+		uint64_t hz = tsc_hz();
+		uint64_t ticks = 0xffffffffu - left;
+		lapic.timer_hz = elapsed ? (uint64_t)((unsigned __int128)ticks * hz / elapsed) : 0;
 	}
 	if (lapic.timer_hz == 0)
 		hvrt_log(HVRT_LOG_WARN, "lapic", "the LAPIC timer does not count; sleeps will spin");

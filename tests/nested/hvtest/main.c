@@ -315,21 +315,35 @@ static void check_stimers(const struct hvrt_host *h)
  * The runtime's own sleep, on stimer 0: usleep(20 ms) must last 20 ms of
  * reference time, not much more. The LAPIC backstop would end it 10 ms
  * late, so a sleep woken by it (a lost stimer expiry) fails here.
+ *
+ * A sleep that ends early fails at once. One that ends late gets up to three
+ * tries, each printed, as the stimer check does: when the machine running
+ * the nested host is loaded, the whole inner guest stalls now and then (a CI
+ * run saw one usleep(20000) take 196 ms of reference time on the LAPIC
+ * timer, and the next check of the same boot was on time). A wrong timer
+ * frequency or a sleep waiting for a backstop is late every time.
  */
 static void check_sleep(const struct hvrt_host *h)
 {
 	struct timespec m0, m1;
-
-	clock_gettime(CLOCK_MONOTONIC, &m0);
-	uint64_t start = now_ref();
-	usleep(20000);
-	uint64_t took = now_ref() - start;
-	clock_gettime(CLOCK_MONOTONIC, &m1);
 	/* On the LAPIC timer (no stimers) nested KVM adds a few ms of its own: 30 ms is allowed there. */
 	uint64_t limit = (h->stimers ? 25 : 30) * TICKS_PER_MS;
-	result(took >= 20 * TICKS_PER_MS && took <= limit, "sleep",
-	       "usleep(20000) took %" PRIu64 ".%02" PRIu64 " ms of reference time on %s", took / TICKS_PER_MS,
-	       took % TICKS_PER_MS / 100, h->stimers ? "stimer 0" : "the LAPIC timer");
+	uint64_t took = 0;
+	bool early = false, in_window = false;
+
+	for (int attempt = 1; attempt <= 3 && !in_window && !early; attempt++) {
+		clock_gettime(CLOCK_MONOTONIC, &m0);
+		uint64_t start = now_ref();
+		usleep(20000);
+		took = now_ref() - start;
+		clock_gettime(CLOCK_MONOTONIC, &m1);
+		early = took < 20 * TICKS_PER_MS;
+		in_window = !early && took <= limit;
+		printf("sleep try %d: usleep(20000) took %" PRIu64 ".%02" PRIu64 " ms\n", attempt, took / TICKS_PER_MS,
+		       took % TICKS_PER_MS / 100);
+	}
+	result(in_window, "sleep", "usleep(20000) took %" PRIu64 ".%02" PRIu64 " ms of reference time on %s",
+	       took / TICKS_PER_MS, took % TICKS_PER_MS / 100, h->stimers ? "stimer 0" : "the LAPIC timer");
 
 	/* CLOCK_MONOTONIC is the reference clock: over the same sleep it advanced as much, to 0.5 ms. */
 	int64_t mono_ns = (int64_t)(m1.tv_sec - m0.tv_sec) * 1000000000 + (m1.tv_nsec - m0.tv_nsec);
