@@ -10,7 +10,7 @@
 # Prerequisites install themselves on Debian 12 (tools/install-deps.sh).
 
 BUILD       := build
-EXAMPLES    := hello crash hvinfo
+EXAMPLES    := hello crash hvinfo lsvmbus
 EXAMPLE     ?= hello
 GEN         ?= 2
 ARGS        ?=
@@ -53,7 +53,7 @@ APP_CFLAGS  = $(BASE_CFLAGS) -std=gnu11 -O2
 ASFLAGS     := -fpie -I. -Iinclude
 
 LIB_SRCS := $(wildcard arch/x86_64/*.c arch/x86_64/*.S boot/*.c boot/multiboot/*.c boot/multiboot/*.S libc-glue/*.c \
-              hv/*.c)
+              hv/*.c vmbus/*.c)
 EFI_SRCS := $(wildcard boot/efi/*.c boot/efi/*.S)
 LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst %,$(BUILD)/obj/%.o,$(EFI_SRCS))
 LIBHVRT  := $(BUILD)/libhvrt.a

@@ -125,6 +125,12 @@ void hv_stimer_reset(void);
  * the host loses the expiry.
  */
 void hv_stimer_sleep_until(uint64_t deadline);
+/*
+ * The same, but returns as soon as done(ctx) is true (checked after each
+ * hvrt_poll(), so a message that arrives ends the wait at once). Returns
+ * whether done; false at the deadline or without a Hyper-V clock.
+ */
+bool hv_stimer_wait(uint64_t deadline, bool (*done)(void *ctx), void *ctx);
 
 /* --- crash.c --- */
 

@@ -201,11 +201,21 @@ static uint64_t tsc_deadline_after_100ns(uint64_t delta)
 
 void hv_stimer_sleep_until(uint64_t deadline)
 {
+	hv_stimer_wait(deadline, NULL, NULL);
+}
+
+bool hv_stimer_wait(uint64_t deadline, bool (*done)(void *ctx), void *ctx)
+{
 	bool irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
+	bool finished = false;
 	uint64_t now, armed = 0;
 
 	for (;;) {
 		hvrt_poll();
+		if (done && done(ctx)) {
+			finished = true;
+			break;
+		}
 		if (!hv_reftime_read(&now) || now >= deadline)
 			break;
 		cpu_irq_disable();
@@ -234,4 +244,5 @@ void hv_stimer_sleep_until(uint64_t deadline)
 	}
 	if (!irqs_were_on)
 		cpu_irq_disable();
+	return finished;
 }

@@ -25,6 +25,8 @@ static struct power_state {
 	void *crash_ctx;
 	void (*reset)(void *ctx);
 	void *reset_ctx;
+	void (*shutdown)(void *ctx);
+	void *shutdown_ctx;
 	bool stopping;
 	bool crash_reported;
 } power;
@@ -47,6 +49,22 @@ void power_set_reset(void (*reset)(void *ctx), void *ctx)
 {
 	power.reset = reset;
 	power.reset_ctx = ctx;
+}
+
+void power_set_shutdown(void (*shutdown)(void *ctx), void *ctx)
+{
+	power.shutdown = shutdown;
+	power.shutdown_ctx = ctx;
+}
+
+/* The shutdown hook, once: a fault inside it must not bring us back here. */
+static void run_shutdown(void)
+{
+	void (*shutdown)(void *ctx) = power.shutdown;
+
+	power.shutdown = NULL;
+	if (shutdown && !power.stopping)
+		shutdown(power.shutdown_ctx);
 }
 
 void power_set_acpi(const struct acpi_info *acpi)
@@ -73,6 +91,8 @@ void hvrt_poweroff(int status)
 {
 	if (status < 0 || status > 127)
 		status = HVRT_EXIT_PANIC;
+	if (status != HVRT_EXIT_PANIC)
+		run_shutdown();
 	cpu_irq_disable();
 	if (power.stopping)
 		cpu_stop(); /* a fault on the way out: do not loop through here again */
@@ -124,6 +144,7 @@ void hvrt_panic(const char *fmt, ...)
 
 void hvrt_reboot(void)
 {
+	run_shutdown();
 	cpu_irq_disable();
 	if (power.reset) {
 		hvrt_log(HVRT_LOG_INFO, "power", "resetting through the Hyper-V RESET MSR");

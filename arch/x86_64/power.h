@@ -30,4 +30,11 @@ void power_report_crash(const struct power_crash *crash);
 /* A reset method tried first by hvrt_reboot() (the Hyper-V RESET MSR). */
 void power_set_reset(void (*reset)(void *ctx), void *ctx);
 
+/*
+ * Runs shutdown(ctx) once before a clean power-off, exit or reboot (not a
+ * panic), with interrupts still on: VMBus sends UNLOAD there so whatever runs
+ * next can connect again. NULL removes it.
+ */
+void power_set_shutdown(void (*shutdown)(void *ctx), void *ctx);
+
 #endif

@@ -16,5 +16,7 @@
 #include <hvrt/power.h>
 #include <hvrt/system.h>
 #include <hvrt/hv.h>
+#include <hvrt/vmbus.h>
+#include <hvrt/vmbus_capture.h>
 
 #endif

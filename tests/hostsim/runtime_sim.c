@@ -23,6 +23,7 @@
 
 #include "arch/x86_64/power.h"
 #include "libc-glue/glue.h"
+#include "tests/hostsim/runtime_sim.h"
 #include "tests/hostsim/hv_sim.h"
 
 static struct hv_sim *need(const char *what)
@@ -155,4 +156,27 @@ void power_set_reset(void (*reset)(void *ctx), void *ctx)
 	}
 	sim->reset_fn = reset;
 	sim->reset_ctx = ctx;
+}
+
+/* The shutdown hook power.c would run at a clean exit; runtime_sim_shutdown() runs it as an exit would. */
+static struct runtime_sim_power {
+	void (*shutdown)(void *ctx);
+	void *ctx;
+} runtime_power;
+
+void power_set_shutdown(void (*shutdown)(void *ctx), void *ctx)
+{
+	runtime_power.shutdown = shutdown;
+	runtime_power.ctx = ctx;
+}
+
+bool runtime_sim_shutdown(void)
+{
+	void (*shutdown)(void *ctx) = runtime_power.shutdown;
+
+	runtime_power.shutdown = NULL;
+	if (!shutdown)
+		return false;
+	shutdown(runtime_power.ctx);
+	return true;
 }

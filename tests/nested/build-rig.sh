@@ -5,6 +5,9 @@
 #   OUTDIR/base.cpio.gz   initramfs: busybox, tests/nested/init.sh as /init, the modules irqbypass,
 #                         kvm, ccp and kvm-amd, this machine's qemu-system-x86_64 with every library
 #                         ldd lists, and the firmware the inner QEMU loads (SeaBIOS, option ROMs, OVMF)
+#   OUTDIR/linux-initrd.gz  the innermost Linux guest's initramfs (with vmlinuz: kind "linux" in
+#                         nested.py, a reference VMBus client): busybox, tests/nested/linux-init.sh
+#                         as /init, hv_vmbus.ko and every module it depends on
 #   OUTDIR/debs/          the downloaded .debs, kept so that a rebuild does not fetch them again
 #   OUTDIR/stamp          what the build was made from; the build is skipped while it matches
 #
@@ -17,6 +20,8 @@ OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 QEMU=/usr/bin/qemu-system-x86_64
 MODULES="irqbypass kvm ccp kvm-amd"   # insmod order
+# The innermost Linux guest's modules; what they depend on is added (their .modinfo "depends=").
+LINUX_MODULES="hv_vmbus"
 # The firmware the inner QEMU opens, at the installed paths (QEMU looks next to its binary:
 # ../share/qemu, ../share/seabios). Found by trial, hiding one file at a time: without bios-256k.bin
 # QEMU stops ("could not load PC BIOS"); without multiboot_dma.bin (-kernel with a multiboot image)
@@ -58,12 +63,13 @@ fi
 [ -n "$BVER" ] || { say "apt knows no busybox-static"; exit 1; }
 
 STAMP=$( {
-	cat "$HERE/build-rig.sh" "$HERE/init.sh" "$HERE/cpio.py"
+	cat "$HERE/build-rig.sh" "$HERE/init.sh" "$HERE/cpio.py" "$HERE/linux-init.sh"
 	dpkg-query -W qemu-system-x86 ovmf seabios
 	echo "$KPKG $KVER"
 	echo "busybox-static $BVER"
 } | sha256sum | cut -d' ' -f1)
-if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$STAMP" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/base.cpio.gz" ]; then
+if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$STAMP" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/base.cpio.gz" ] \
+	&& [ -f "$OUT/linux-initrd.gz" ]; then
 	exit 0
 fi
 
@@ -91,39 +97,94 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 ROOT=$TMP/root
 mkdir -p "$ROOT" "$TMP/kernel" "$TMP/busybox"
 
-# The kernel package unpacks to some 400 MB: take only the kernel and the four modules.
+# The kernel package unpacks to some 400 MB: take only the kernel and the modules named above
+# (one pass over the package takes some 2 s).
 dpkg-deb --fsys-tarfile "$KDEB" | tar -x -C "$TMP/kernel" --wildcards './boot/vmlinuz-*' \
 	'./lib/modules/*/kernel/virt/lib/irqbypass.ko*' './lib/modules/*/kernel/arch/x86/kvm/kvm.ko*' \
-	'./lib/modules/*/kernel/arch/x86/kvm/kvm-amd.ko*' './lib/modules/*/kernel/drivers/crypto/ccp/ccp.ko*'
+	'./lib/modules/*/kernel/arch/x86/kvm/kvm-amd.ko*' './lib/modules/*/kernel/drivers/crypto/ccp/ccp.ko*' \
+	'./lib/modules/*/kernel/drivers/hv/hv_vmbus.ko*'
 dpkg-deb -x "$BDEB" "$TMP/busybox"
 
-# Skeleton and busybox, with a link for every applet.
-for d in bin sbin usr/bin usr/sbin dev proc sys tmp var/tmp lib/modules tests; do
-	mkdir -p "$ROOT/$d"
-done
-cp "$TMP/busybox/bin/busybox" "$ROOT/bin/busybox"
-for applet in $("$ROOT/bin/busybox" --list-full); do
-	[ "$applet" = bin/busybox ] && continue
-	case "$applet" in
-	bin/*) ln -s busybox "$ROOT/$applet" ;;
-	*) ln -s "$(dirname "$applet" | sed 's|[^/][^/]*|..|g')/bin/busybox" "$ROOT/$applet" ;;
-	esac
-done
+# with_busybox ROOT: the skeleton and busybox under ROOT, with a link for every applet.
+with_busybox() {
+	for d in bin sbin usr/bin usr/sbin dev proc sys tmp var/tmp lib/modules; do
+		mkdir -p "$1/$d"
+	done
+	cp "$TMP/busybox/bin/busybox" "$1/bin/busybox"
+	for applet in $("$1/bin/busybox" --list-full); do
+		[ "$applet" = bin/busybox ] && continue
+		case "$applet" in
+		bin/*) ln -s busybox "$1/$applet" ;;
+		*) ln -s "$(dirname "$applet" | sed 's|[^/][^/]*|..|g')/bin/busybox" "$1/$applet" ;;
+		esac
+	done
+}
+with_busybox "$ROOT"
+mkdir -p "$ROOT/tests"
 cp "$HERE/init.sh" "$ROOT/init"
 chmod 755 "$ROOT/init"
 
-# Modules, uncompressed (busybox insmod reads plain .ko files).
-for m in $MODULES; do
-	src=$(find "$TMP/kernel/lib/modules" -name "$m.ko*" | head -n 1)
-	[ -n "$src" ] || { say "$KPKG has no $m module"; exit 1; }
-	case "$src" in
-	*.ko) cp "$src" "$ROOT/lib/modules/$m.ko" ;;
-	*.ko.xz) xz -dc "$src" > "$ROOT/lib/modules/$m.ko" ;;
-	*.ko.zst) zstd -qdc "$src" > "$ROOT/lib/modules/$m.ko" ;;
-	*) say "cannot unpack $src"; exit 1 ;;
+# find_ko NAME: the unpacked module file of module NAME ("-" and "_" are the same in module names).
+find_ko() {
+	find "$TMP/kernel/lib/modules" -name "$(echo "$1" | sed 's/[-_]/[-_]/g').ko*" | head -n 1
+}
+# ko_cat FILE: the module uncompressed (busybox insmod reads plain .ko files).
+ko_cat() {
+	case "$1" in
+	*.ko) cat "$1" ;;
+	*.ko.xz) xz -dc "$1" ;;
+	*.ko.zst) zstd -qdc "$1" ;;
+	*) say "cannot unpack $1"; return 1 ;;
 	esac
+}
+
+for m in $MODULES; do
+	src=$(find_ko "$m")
+	[ -n "$src" ] || { say "$KPKG has no $m module"; exit 1; }
+	ko_cat "$src" > "$ROOT/lib/modules/$m.ko"
 done
 cp "$TMP/kernel/boot/vmlinuz-"* "$TMP/vmlinuz"
+
+# The innermost Linux guest. The package has no modules.dep (depmod writes it on installation), so
+# a module's dependencies come from its .modinfo section, the "depends=" string that modinfo -F
+# depends prints; a dependency not unpacked yet is looked up in the package's file list and
+# unpacked (hv_vmbus depends on nothing in Debian 12's 6.1 kernel, so that costs nothing now).
+KLIST=""
+unpack_ko() { # unpack_ko NAME
+	[ -n "$KLIST" ] || KLIST=$(dpkg-deb -c "$KDEB" | awk '{ print $NF }' | grep '\.ko')
+	path=$(echo "$KLIST" | grep -m 1 "/$(echo "$1" | sed 's/[-_]/[-_]/g')\.ko" || true)
+	[ -n "$path" ] || { say "$KPKG has no $1 module"; exit 1; }
+	dpkg-deb --fsys-tarfile "$KDEB" | tar -x -C "$TMP/kernel" "$path"
+}
+LINUX_ORDER=""
+need_module() { # need_module NAME: appends NAME's dependencies, then NAME, to LINUX_ORDER
+	local name ko dep deps
+	name=$(echo "$1" | tr - _)
+	case " $LINUX_ORDER " in *" $name "*) return 0 ;; esac
+	ko=$(find_ko "$name")
+	if [ -z "$ko" ]; then
+		unpack_ko "$name"
+		ko=$(find_ko "$name")
+	fi
+	[ -n "$ko" ] || { say "$KPKG has no $name module"; exit 1; }
+	deps=$(ko_cat "$ko" | tr '\0' '\n' | sed -n 's/^depends=//p' | head -n 1 | tr ',' ' ')
+	for dep in $deps; do
+		need_module "$dep"
+	done
+	LINUX_ORDER="$LINUX_ORDER $name"
+}
+for m in $LINUX_MODULES; do
+	need_module "$m"
+done
+LROOT=$TMP/linux-root
+with_busybox "$LROOT"
+cp "$HERE/linux-init.sh" "$LROOT/init"
+chmod 755 "$LROOT/init"
+for m in $LINUX_ORDER; do
+	ko_cat "$(find_ko "$m")" > "$LROOT/lib/modules/$m.ko"
+	echo "$m" >> "$LROOT/lib/modules/order"
+done
+python3 "$HERE/cpio.py" "$LROOT" "$TMP/linux-initrd.gz" --dev /dev/console=c,5,1
 
 # The inner QEMU: this machine's binary, every library ldd lists and the ELF interpreter, each at
 # the path ldd gives (init sets LD_LIBRARY_PATH to the multiarch directory).
@@ -145,10 +206,13 @@ done
 python3 "$HERE/cpio.py" "$ROOT" "$TMP/base.cpio.gz" --dev /dev/console=c,5,1
 mv "$TMP/vmlinuz" "$OUT/vmlinuz"
 mv "$TMP/base.cpio.gz" "$OUT/base.cpio.gz"
+mv "$TMP/linux-initrd.gz" "$OUT/linux-initrd.gz"
 {
 	echo "kernel: $KPKG $KVER"
 	echo "busybox-static: $BVER"
+	echo "linux guest modules:$LINUX_ORDER"
 	dpkg-query -W qemu-system-x86 ovmf seabios
 } > "$OUT/versions"
 echo "$STAMP" > "$OUT/stamp"
-say "built $OUT/base.cpio.gz ($(du -k "$OUT/base.cpio.gz" | cut -f1) KiB) and vmlinuz in $(( $(date +%s) - START )) s"
+say "built $OUT/base.cpio.gz ($(du -k "$OUT/base.cpio.gz" | cut -f1) KiB), vmlinuz and linux-initrd.gz" \
+	"($(du -k "$OUT/linux-initrd.gz" | cut -f1) KiB:$LINUX_ORDER) in $(( $(date +%s) - START )) s"

@@ -1,24 +1,34 @@
 """Nested-host cases: hvrt images under KVM's Hyper-V emulation and QEMU's VMBus server.
 
 All of them run in one boot of the nested host (tests/nested/nested.py; about 10 s to boot it,
-then about 2 s for each Gen1 case and 15 to 20 s for each Gen2 case). `python3 tests/run.py
---nested [--filter TEXT]` runs them; `make test` includes them.
+then about 2 s for each Gen1 case, 15 to 20 s for each Gen2 case and 14 s for a Linux guest).
+`python3 tests/run.py --nested [--filter TEXT]` runs them; `make test` includes them.
 
 A case is a dict made by case():
 
     case(NAME, IMAGE, expect=[REGEX, ...], status=OK,
-         kind="gen1-elf",     # or "gen2-img": the GPT disk booted by OVMF (no command line)
-         args="",             # the command line (gen1-elf)
+         kind="gen1-elf",     # or "gen2-img": the GPT disk booted by OVMF (no command line);
+                              # or "linux": a Linux guest (below)
+         args="",             # the command line (gen1-elf); words added to the kernel's (linux)
          forbid=[REGEX, ...], # must not appear in the output
          cpu=HV_CPU,          # inner -cpu: HV_CPU + ",hv-crash", or "qemu64" for no Hyper-V at all
          vmbus=True,          # -device vmbus-bridge
          extra=[...],         # more inner QEMU arguments: ["-d", "guest_errors"], ["-trace", "vmbus_*"]
-         memory=None,         # inner RAM in MiB (64 Gen1, 256 Gen2)
+         memory=None,         # inner RAM in MiB (64 Gen1, 256 Gen2 and linux)
          timeout=60,          # seconds; the inner QEMU is killed after it (the case fails)
          retry=False,         # Gen2: a new outer boot when the known OVMF abort hits (docs/testing.md)
-         machine=None,        # inner -machine (pc for Gen1, q35 for Gen2); Gen2 without SynIC can use
+         machine=None,        # inner -machine (pc for Gen1 and linux, q35 for Gen2); Gen2 without SynIC can use
                               # NO_SYNIC_MACHINE, which never hits that abort
          check=None)          # f(NestedResult) -> None, or why the case failed
+
+kind="linux" boots Debian's kernel (the nested host's own, build/nested/vmlinuz) in the inner
+QEMU: -machine pc -m 256 -kernel VMLINUZ -initrd IMAGE -append "console=ttyS0 quiet panic=-1 ARGS",
+with the same -cpu (HV_CPU has the kvm=off Linux needs to pick Hyper-V over KVM). IMAGE None is the
+rig's initramfs (build/nested/linux-initrd.gz, made by build-rig.sh): busybox, hv_vmbus.ko and
+tests/nested/linux-init.sh as /init, which loads hv_vmbus, prints "linux-vmbus: ..." lines
+(version, the kernel's Hyper-V and VMBus lines, devices), unloads it and powers off, so status=0.
+Linux's kernel boot takes some 14 s there. vmbus_cases.py has such a case and the helpers that read
+QEMU's VMBus trace (vmbus_trace, control_summary, control_diff).
 
 NAME has no spaces. IMAGE is a path on this machine (image() gives an example's). The output is
 what the inner QEMU printed, the guest's serial port and QEMU's own messages (the -d and -trace
@@ -80,3 +90,8 @@ CASES = [
 import hv_cases  # noqa: E402
 
 CASES += hv_cases.make_cases(case)
+
+# VMBus, with Linux's own hv_vmbus as the reference client: tests/nested/vmbus_cases.py.
+import vmbus_cases  # noqa: E402
+
+CASES += vmbus_cases.make_cases(case)

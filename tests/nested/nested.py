@@ -11,9 +11,11 @@ a second initramfs archive appended to the cached one. One outer boot runs all t
     results = run_tests([NestedTest("hello", "build/examples/hello/hello.elf")])
     results["hello"].output, results["hello"].status
 
-By hand, one Gen1 image (add --gen2 for a GPT disk image, --console for the whole outer console):
+By hand, one Gen1 image (add --gen2 for a GPT disk image, --console for the whole outer console),
+or the rig's own Linux guest (Debian's kernel with hv_vmbus, a reference VMBus client):
 
     python3 tests/nested/nested.py build/examples/hello/hello.elf "some args"
+    python3 tests/nested/nested.py --linux --extra=-trace --extra='vmbus_*'
 """
 
 import os
@@ -33,7 +35,15 @@ QEMU = "qemu-system-x86_64"
 OVMF = "/usr/share/ovmf/OVMF.fd"
 # What KVM offers of Hyper-V; kvm=off hides KVM's own signature so that a guest picks Hyper-V.
 HV_CPU = "qemu64,kvm=off,hv-relaxed,hv-vapic,hv-time,hv-vpindex,hv-synic,hv-stimer,hv-runtime,hv-frequencies"
-KINDS = ("gen1-elf", "gen2-img")
+KINDS = ("gen1-elf", "gen2-img", "linux")
+# The innermost Linux guest's command line (kind "linux"); a test's args are appended. quiet keeps
+# the kernel's boot log off the serial port (each byte is a VM exit there); linux-init.sh prints
+# what matters from dmesg. panic=-1 with -no-reboot ends the inner QEMU if the kernel panics.
+LINUX_CMDLINE = "console=ttyS0 quiet panic=-1"
+# What build-rig.sh makes for it, in the rig's directory: Debian's kernel (the outer host's own)
+# and the initramfs with busybox, hv_vmbus.ko and tests/nested/linux-init.sh as /init.
+RIG_KERNEL = "vmlinuz"
+RIG_LINUX_INITRD = "linux-initrd.gz"
 # Outer boots a test marked retry is given when the outer QEMU dies while it runs. OVMF with an
 # in-kernel irqchip trips the outer abort in about 1 run in 2 here (docs/testing.md): 3 boots would
 # still fail about 1 time in 6, 6 boots about 1 in 40.
@@ -51,8 +61,12 @@ class NestedTest:
     """One inner QEMU run.
 
     kind     "gen1-elf": a multiboot image, inner -kernel IMAGE -append ARGS (machine pc);
-             "gen2-img": a GPT disk with an ESP booted by OVMF (machine q35, no command line)
-    args     the image's command line (gen1-elf only)
+             "gen2-img": a GPT disk with an ESP booted by OVMF (machine q35, no command line);
+             "linux": a Linux guest, inner -kernel KERNEL -initrd IMAGE -append "LINUX_CMDLINE ARGS"
+             (machine pc, 256 MiB); IMAGE None is the rig's initramfs (tests/nested/linux-init.sh:
+             hv_vmbus connects, reports and unloads, then the guest powers off: exit status 0)
+    args     the image's command line (gen1-elf), or words added to the kernel's (linux)
+    kernel   the Linux kernel (linux only); None: the rig's, Debian's kernel the outer host runs
     cpu      the inner -cpu; HV_CPU by default, e.g. HV_CPU + ",hv-crash", or "qemu64" for none
     vmbus    add -device vmbus-bridge (QEMU's VMBus server)
     extra    more inner QEMU arguments, e.g. ["-d", "guest_errors"] or ["-trace", "vmbus_*"]
@@ -65,15 +79,18 @@ class NestedTest:
     """
 
     def __init__(self, name, image, kind="gen1-elf", args="", cpu=HV_CPU, vmbus=True, extra=(), memory=None,
-                 timeout=60, retry=False, machine=None):
+                 timeout=60, retry=False, machine=None, kernel=None):
         if kind not in KINDS:
             raise ValueError("%s: unknown kind %r (one of %s)" % (name, kind, ", ".join(KINDS)))
         if not name or re.search(r"\s", name):
             raise ValueError("test name %r: must be non-empty, without spaces" % name)
-        if args and kind != "gen1-elf":
+        if args and kind == "gen2-img":
             raise ValueError("%s: a %s image takes no command line" % (name, kind))
+        if kind != "linux" and (image is None or kernel is not None):
+            raise ValueError("%s: a %s test needs an image and takes no kernel" % (name, kind))
         self.name = name
         self.image = image
+        self.kernel = kernel
         self.kind = kind
         self.args = args
         self.cpu = cpu
@@ -82,10 +99,28 @@ class NestedTest:
         self.memory = memory or (64 if kind == "gen1-elf" else 256)
         self.timeout = int(timeout)
         self.retry = retry
-        self.machine = machine or ("pc" if kind == "gen1-elf" else "q35")
+        self.machine = machine or ("q35" if kind == "gen2-img" else "pc")
+        # The files the rig makes (image or kernel left None) are filled in by use_rig().
+        self.from_rig = []
 
-    def inner_command(self, guest_image):
-        """The inner QEMU command line, with the image at guest_image inside the nested host."""
+    def use_rig(self, rig_dir):
+        """Fills in what the test takes from the rig: a linux test's kernel and initramfs, unless given."""
+        if self.kind != "linux":
+            return
+        if self.kernel is None:
+            self.kernel = os.path.join(rig_dir, RIG_KERNEL)
+            self.from_rig.append(self.kernel)
+        if self.image is None:
+            self.image = os.path.join(rig_dir, RIG_LINUX_INITRD)
+            self.from_rig.append(self.image)
+
+    def files(self):
+        """The files on this machine the test needs in the nested host, in inner_command's order."""
+        return [self.kernel, self.image] if self.kind == "linux" else [self.image]
+
+    def inner_command(self, guest_image, guest_kernel=None):
+        """The inner QEMU command line, with the image (a linux test's initramfs) at guest_image and a
+        linux test's kernel at guest_kernel inside the nested host."""
         cmd = [QEMU, "-nodefaults", "-machine", self.machine, "-m", str(self.memory), "-enable-kvm",
                "-cpu", self.cpu, "-display", "none", "-serial", "stdio", "-no-reboot",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
@@ -95,6 +130,9 @@ class NestedTest:
             cmd += ["-kernel", guest_image]
             if self.args:
                 cmd += ["-append", self.args]
+        elif self.kind == "linux":
+            cmd += ["-kernel", guest_kernel, "-initrd", guest_image,
+                    "-append", (LINUX_CMDLINE + " " + self.args).strip()]
         else:
             # snapshot=on: OVMF may write to the ESP, and an image can serve several tests.
             cmd += ["-bios", OVMF, "-drive", "file=%s,format=raw,if=ide,snapshot=on" % guest_image]
@@ -157,13 +195,19 @@ def _write_test_archive(tests, path):
         w = cpio.Writer(out)
         w.directory("tests/images")
         for t in tests:
-            key = os.path.realpath(t.image)
-            if key not in guest_paths:
-                guest = "/tests/images/%d-%s" % (len(guest_paths), os.path.basename(t.image))
-                with open(t.image, "rb") as f:
-                    w.file(guest[1:], f.read())
-                guest_paths[key] = guest
-            cmd = t.inner_command(guest_paths[key])
+            guest_files = []
+            for host in t.files():
+                key = os.path.realpath(host)
+                if key not in guest_paths:
+                    guest = "/tests/images/%d-%s" % (len(guest_paths), os.path.basename(host))
+                    with open(host, "rb") as f:
+                        w.file(guest[1:], f.read())
+                    guest_paths[key] = guest
+                guest_files.append(guest_paths[key])
+            if t.kind == "linux":
+                cmd = t.inner_command(guest_files[1], guest_files[0])
+            else:
+                cmd = t.inner_command(guest_files[0])
             for arg in cmd:
                 if "\n" in arg:
                     raise ValueError("%s: an inner QEMU argument holds a newline: %r" % (t.name, arg))
@@ -277,13 +321,20 @@ def run_tests(tests, build_dir="build/nested", console_out=None):
     results = {t.name: NestedResult() for t in tests}
     pending = []
     for t in tests:
-        if not os.path.isfile(t.image):
-            results[t.name].reason = "no image %s (run make first)" % t.image
+        t.use_rig(build_dir)
+        missing = [f for f in t.files() if f not in t.from_rig and not os.path.isfile(f)]
+        if missing:
+            results[t.name].reason = "no image %s (run make first)" % missing[0]
         else:
             pending.append(t)
     if not pending:
         return results
     build_rig(build_dir)
+    for t in list(pending):
+        missing = [f for f in t.from_rig if not os.path.isfile(f)]
+        if missing:
+            results[t.name].reason = "the rig has no %s (tests/nested/build-rig.sh)" % missing[0]
+            pending.remove(t)
     pending.sort(key=lambda t: t.retry)
     while pending:
         boot = boot_host(pending, build_dir, console_out)
@@ -323,9 +374,11 @@ def run_tests(tests, build_dir="build/nested", console_out=None):
 def main(argv):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("image")
+    ap.add_argument("image", nargs="?", help="the image; with --linux an initramfs (default: the rig's)")
     ap.add_argument("args", nargs="?", default="")
     ap.add_argument("--gen2", action="store_true", help="the image is a GPT disk for OVMF (gen2-img)")
+    ap.add_argument("--linux", action="store_true",
+                    help="boot Linux: the rig's kernel with IMAGE or the rig's initramfs (hv_vmbus)")
     ap.add_argument("--cpu", default=HV_CPU, help="inner -cpu (default: %(default)s)")
     ap.add_argument("--no-vmbus", action="store_true", help="leave out -device vmbus-bridge")
     ap.add_argument("--extra", action="append", default=[], metavar="ARG", help="one more inner QEMU argument")
@@ -336,10 +389,14 @@ def main(argv):
     ap.add_argument("--build", default="build/nested", help="the rig's directory (default: %(default)s)")
     ap.add_argument("--console", action="store_true", help="show the whole outer console as it comes")
     a = ap.parse_args(argv)
-    t = NestedTest("image", a.image, "gen2-img" if a.gen2 else "gen1-elf", a.args, cpu=a.cpu,
-                   vmbus=not a.no_vmbus, extra=a.extra, memory=a.memory, timeout=a.timeout, retry=a.retry,
-                   machine=a.machine)
-    print("inner: " + " ".join(t.inner_command("/tests/images/0-" + os.path.basename(a.image))))
+    if a.image is None and not a.linux:
+        ap.error("an image is needed (or --linux)")
+    kind = "linux" if a.linux else "gen2-img" if a.gen2 else "gen1-elf"
+    t = NestedTest("image", a.image, kind, a.args, cpu=a.cpu, vmbus=not a.no_vmbus, extra=a.extra,
+                   memory=a.memory, timeout=a.timeout, retry=a.retry, machine=a.machine)
+    t.use_rig(a.build)
+    guest = ["/tests/images/%d-%s" % (i, os.path.basename(f)) for i, f in enumerate(t.files())]
+    print("inner: " + " ".join(t.inner_command(guest[-1], guest[0] if a.linux else None)))
     r = run_tests([t], a.build, sys.stdout if a.console else None)["image"]
     if not a.console:
         sys.stdout.write(r.output)

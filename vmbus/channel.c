@@ -1,0 +1,484 @@
+/*
+ * Channels: open and close, and the packets on their rings.
+ *
+ * One page allocation holds both rings, guest -> host first, and one GPADL
+ * describes it (facts 2.6). The host's side of a ring is untrusted: a
+ * broken index or descriptor breaks the channel (logged, closed), never the
+ * system.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hvrt/hv.h>
+#include <hvrt/log.h>
+#include <hvrt/mem.h>
+
+#include "vmbus/capture_hook.h"
+#include "vmbus/vmbus.h"
+
+#define DEFAULT_RING_BYTES (16u * 1024)
+#define DEFAULT_MAX_PACKET (4096u + 64)
+#define RING_BYTES_MAX (16u * 1024 * 1024)
+#define GPA_RANGES_MAX_BYTES 1024u
+#define WRITABLE_RECHECK_MS 1u
+
+static struct vmbus_channels {
+	uint64_t events_unopened; /* signals for channels that are not open */
+	uint64_t broken;
+} channels;
+
+/* --- answers from the host --- */
+
+void vmbus_open_result_message(const void *msg, size_t len)
+{
+	struct vmbus_msg_open_result m;
+	(void)len;
+
+	memcpy(&m, msg, sizeof(m));
+	struct hvrt_channel *ch = vmbus_channel_by_relid(m.child_relid);
+	if (!ch || ch->state != VMBUS_CHANNEL_OPENING || m.open_id != m.child_relid) {
+		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "ignored OPENCHANNEL_RESULT for relid %u (open id %u)", m.child_relid,
+			 m.open_id);
+		return;
+	}
+	ch->open_status = m.status;
+	ch->open_answered = true;
+}
+
+void vmbus_modify_response_message(const void *msg, size_t len)
+{
+	struct vmbus_msg_modify_channel m;
+	(void)len;
+
+	memcpy(&m, msg, sizeof(m));
+	struct hvrt_channel *ch = vmbus_channel_by_relid(m.child_relid);
+	if (!ch)
+		return;
+	ch->modify_status = m.target_vp;
+	ch->modify_answered = true;
+}
+
+static bool open_answered(void *ctx)
+{
+	struct hvrt_channel *ch = ctx;
+	return ch->open_answered || ch->rescinded;
+}
+
+static bool modify_answered(void *ctx)
+{
+	return ((struct hvrt_channel *)ctx)->modify_answered;
+}
+
+/* --- open and close --- */
+
+void vmbus_channel_free_rings(struct hvrt_channel *ch)
+{
+	if (ch->ring_pages)
+		hvrt_page_free(ch->ring_pages, ch->ring_bytes / HVRT_PAGE_SIZE);
+	ch->ring_pages = NULL;
+	ch->ring_bytes = 0;
+}
+
+/*
+ * close_rings - CLOSECHANNEL, then the ring GPADL's teardown, then the pages
+ * The pages are freed only once the host said TORNDOWN: until then it may
+ * still write them. A host that never answers costs us the pages (logged).
+ */
+static void close_rings(struct hvrt_channel *ch)
+{
+	struct vmbus_msg_relid close = { .header.type = VMBUS_MSG_CLOSECHANNEL, .child_relid = ch->offer.relid };
+
+	if (!ch->ring_pages)
+		return;
+	if (vmbus_connected()) {
+		vmbus_post(&close, sizeof(close));
+		if (vmbus_gpadl_teardown(ch->offer.relid, ch->ring_gpadl) != 0) {
+			hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "relid %u: ring pages kept (%zu KiB): no teardown answer",
+				 ch->offer.relid, ch->ring_bytes / 1024);
+			ch->ring_pages = NULL;
+			ch->ring_bytes = 0;
+		}
+	}
+	vmbus_channel_free_rings(ch);
+	free(ch->rx_buf);
+	ch->rx_buf = NULL;
+}
+
+static int check_config(const struct hvrt_channel_config *cfg, uint32_t *send, uint32_t *recv, uint32_t *max_packet)
+{
+	*send = cfg->send_ring_bytes ? cfg->send_ring_bytes : DEFAULT_RING_BYTES;
+	*recv = cfg->recv_ring_bytes ? cfg->recv_ring_bytes : DEFAULT_RING_BYTES;
+	*max_packet = cfg->max_packet_bytes ? cfg->max_packet_bytes : DEFAULT_MAX_PACKET;
+	if (*send % HVRT_PAGE_SIZE || *recv % HVRT_PAGE_SIZE || *send > RING_BYTES_MAX || *recv > RING_BYTES_MAX)
+		return -EINVAL;
+	if (cfg->user_data_len > VMBUS_OPEN_USER_DATA_MAX || (cfg->user_data_len && !cfg->user_data))
+		return -EINVAL;
+	if (*max_packet < sizeof(struct vmbus_packet_desc) || *max_packet > *recv)
+		return -EINVAL;
+	return 0;
+}
+
+int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
+{
+	uint32_t send, recv, max_packet;
+	int err;
+
+	if (ch->rescinded)
+		return -ENODEV;
+	if (ch->state != VMBUS_CHANNEL_OFFERED)
+		return -EBUSY;
+	err = check_config(cfg, &send, &recv, &max_packet);
+	if (err)
+		return err;
+	size_t send_pages = 1 + send / HVRT_PAGE_SIZE, recv_pages = 1 + recv / HVRT_PAGE_SIZE;
+	ch->ring_bytes = (send_pages + recv_pages) * HVRT_PAGE_SIZE;
+	ch->ring_pages = hvrt_page_alloc(send_pages + recv_pages);
+	ch->rx_buf = malloc(max_packet);
+	if (!ch->ring_pages || !ch->rx_buf) {
+		err = -ENOMEM;
+		goto fail_alloc;
+	}
+	ch->rx_cap = max_packet;
+	vmbus_ring_init(&ch->tx, ch->ring_pages, send_pages * HVRT_PAGE_SIZE);
+	vmbus_ring_init(&ch->rx, (uint8_t *)ch->ring_pages + send_pages * HVRT_PAGE_SIZE, recv_pages * HVRT_PAGE_SIZE);
+	ch->polled = cfg->polled;
+	ch->on_packet = cfg->on_packet;
+	ch->on_rescind = cfg->on_rescind;
+	ch->ctx = cfg->ctx;
+	if (ch->polled)
+		vmbus_ring_set_interrupt_mask(&ch->rx, true);
+
+	err = vmbus_gpadl_create(ch->offer.relid, ch->ring_pages, ch->ring_bytes, &ch->ring_gpadl);
+	if (err)
+		goto fail_alloc;
+
+	struct vmbus_msg_open open = {
+		.header.type = VMBUS_MSG_OPENCHANNEL,
+		.child_relid = ch->offer.relid,
+		.open_id = ch->offer.relid,
+		.ring_gpadl = ch->ring_gpadl,
+		.target_vp = cfg->target_vp,
+		.downstream_page_offset = (uint32_t)send_pages,
+	};
+	if (cfg->user_data_len)
+		memcpy(open.user_data, cfg->user_data, cfg->user_data_len);
+	ch->open_answered = false;
+	ch->state = VMBUS_CHANNEL_OPENING;
+	err = vmbus_post(&open, sizeof(open));
+	if (!err)
+		err = vmbus_wait(open_answered, ch, VMBUS_REPLY_TIMEOUT_MS);
+	if (!err && ch->rescinded)
+		err = -ENODEV;
+	if (!err && ch->open_status != 0) {
+		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "relid %u: the host refused the open (status %#x)", ch->offer.relid,
+			 ch->open_status);
+		err = -EIO;
+	}
+	if (err)
+		goto fail_open;
+	ch->state = VMBUS_CHANNEL_OPEN;
+	return 0;
+
+fail_open:
+	ch->state = VMBUS_CHANNEL_OFFERED;
+	/* After a timeout the host may open it yet: close it as if it had. */
+	if (err == -ETIMEDOUT) {
+		struct vmbus_msg_relid close = { .header.type = VMBUS_MSG_CLOSECHANNEL, .child_relid = ch->offer.relid };
+		vmbus_post(&close, sizeof(close));
+	}
+	if (vmbus_gpadl_teardown(ch->offer.relid, ch->ring_gpadl) != 0)
+		ch->ring_pages = NULL; /* the host may still use them: never reuse */
+fail_alloc:
+	vmbus_channel_free_rings(ch);
+	free(ch->rx_buf);
+	ch->rx_buf = NULL;
+	return err;
+}
+
+void hvrt_channel_close(struct hvrt_channel *ch)
+{
+	if (ch->state != VMBUS_CHANNEL_OFFERED) {
+		vmbus_request_fail_all(ch, -ENOTCONN);
+		close_rings(ch);
+		ch->state = VMBUS_CHANNEL_OFFERED;
+		ch->on_packet = NULL;
+		ch->on_rescind = NULL;
+	}
+	if (ch->rescinded && !ch->in_rescind)
+		vmbus_channel_release(ch);
+}
+
+bool hvrt_channel_is_open(const struct hvrt_channel *ch)
+{
+	return ch->state == VMBUS_CHANNEL_OPEN;
+}
+
+void vmbus_channel_break(struct hvrt_channel *ch, const char *why, int err)
+{
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return;
+	channels.broken++;
+	hvrt_log(HVRT_LOG_ERROR, VMBUS_LOG, "relid %u: %s (%d); channel closed", ch->offer.relid, why, err);
+	ch->state = VMBUS_CHANNEL_BROKEN;
+	vmbus_request_fail_all(ch, -EIO);
+}
+
+/* A broken channel's rings go back once nobody is reading them. */
+static void finish_break(struct hvrt_channel *ch)
+{
+	if (ch->state == VMBUS_CHANNEL_BROKEN && !ch->draining && ch->ring_pages)
+		close_rings(ch);
+}
+
+/* --- sending --- */
+
+static int channel_write(struct hvrt_channel *ch, const struct vmbus_ring_piece *pieces, unsigned count)
+{
+	bool signal = false;
+
+	if (ch->state == VMBUS_CHANNEL_BROKEN)
+		return -EIO;
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return -ENOTCONN;
+	int err = vmbus_ring_write(&ch->tx, pieces, count, &signal);
+	if (err == -EIO) {
+		vmbus_channel_break(ch, "the host's read index is corrupt", err);
+		finish_break(ch);
+		return err;
+	}
+	if (err)
+		return err;
+	vmbus_capture_packet(VMBUS_CAPTURE_GUEST_TO_HOST, ch->offer.relid, &ch->offer.class_id, pieces, count);
+	if (signal)
+		vmbus_signal_host(ch);
+	return 0;
+}
+
+static int send_simple(struct hvrt_channel *ch, uint16_t type, const void *data, size_t len, uint64_t trans_id,
+		       uint16_t flags)
+{
+	if (len > UINT16_MAX * 8u - sizeof(struct vmbus_packet_desc) || (len && !data))
+		return -EMSGSIZE;
+	struct vmbus_packet_desc desc = {
+		.type = type,
+		.offset8 = sizeof(desc) / 8,
+		.len8 = (uint16_t)((sizeof(desc) + len + 7) / 8),
+		.flags = flags,
+		.trans_id = trans_id,
+	};
+	struct vmbus_ring_piece pieces[2] = { { &desc, sizeof(desc) }, { data, len } };
+	return channel_write(ch, pieces, len ? 2 : 1);
+}
+
+int hvrt_channel_send(struct hvrt_channel *ch, const void *data, size_t len, uint64_t trans_id, bool want_completion)
+{
+	return send_simple(ch, VMBUS_PACKET_DATA_INBAND, data, len, trans_id,
+			   want_completion ? VMBUS_PACKET_FLAG_COMPLETION_REQUESTED : 0);
+}
+
+int hvrt_channel_send_completion(struct hvrt_channel *ch, uint64_t trans_id, const void *data, size_t len)
+{
+	return send_simple(ch, VMBUS_PACKET_COMPLETION, data, len, trans_id, 0);
+}
+
+int hvrt_channel_send_gpa(struct hvrt_channel *ch, const struct hvrt_buffer *bufs, unsigned count, const void *data,
+			  size_t len, uint64_t trans_id, bool want_completion)
+{
+	uint8_t head[sizeof(struct vmbus_packet_gpa_direct) + GPA_RANGES_MAX_BYTES];
+	size_t used = sizeof(struct vmbus_packet_gpa_direct);
+
+	if (count == 0 || !bufs || (len && !data))
+		return -EINVAL;
+	for (unsigned i = 0; i < count; i++) {
+		uint64_t addr = (uint64_t)(uintptr_t)bufs[i].addr;
+		uint32_t offset = (uint32_t)(addr % HVRT_PAGE_SIZE);
+		size_t pages = (offset + (size_t)bufs[i].len + HVRT_PAGE_SIZE - 1) / HVRT_PAGE_SIZE;
+		if (bufs[i].len == 0)
+			return -EINVAL;
+		if (used + sizeof(struct vmbus_gpa_range) + pages * 8 > sizeof(head))
+			return -EMSGSIZE;
+		struct vmbus_gpa_range range = { .byte_count = bufs[i].len, .byte_offset = offset };
+		memcpy(head + used, &range, sizeof(range));
+		used += sizeof(range);
+		for (size_t p = 0; p < pages; p++) {
+			uint64_t pfn = addr / HVRT_PAGE_SIZE + p;
+			memcpy(head + used, &pfn, 8);
+			used += 8;
+		}
+	}
+	if (len > UINT16_MAX * 8u - used)
+		return -EMSGSIZE;
+	struct vmbus_packet_gpa_direct gpa = {
+		.desc = {
+			.type = VMBUS_PACKET_DATA_GPA_DIRECT,
+			.offset8 = (uint16_t)(used / 8),
+			.len8 = (uint16_t)((used + len + 7) / 8),
+			.flags = want_completion ? VMBUS_PACKET_FLAG_COMPLETION_REQUESTED : 0,
+			.trans_id = trans_id,
+		},
+		.range_count = count,
+	};
+	memcpy(head, &gpa, sizeof(gpa));
+	struct vmbus_ring_piece pieces[2] = { { head, used }, { data, len } };
+	return channel_write(ch, pieces, len ? 2 : 1);
+}
+
+struct writable_wait {
+	struct hvrt_channel *ch;
+	long need;
+};
+
+static bool writable(void *ctx)
+{
+	struct writable_wait *w = ctx;
+	long space = vmbus_ring_write_space(&w->ch->tx);
+	return w->ch->state != VMBUS_CHANNEL_OPEN || space < 0 || space >= w->need;
+}
+
+/*
+ * Hard-won: QEMU's host does not signal when it empties a ring in one batch,
+ * and treats free space equal to pending_send_sz as "was not blocked"
+ * (test-hosts.md 3). So ask for 8 bytes more than needed, and look at the
+ * ring again every millisecond instead of trusting the signal alone.
+ */
+int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned timeout_ms)
+{
+	struct writable_wait w = { ch, (long)vmbus_ring_packet_bytes(sizeof(struct vmbus_packet_desc), bytes) };
+
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : -ENOTCONN;
+	if (writable(&w))
+		return 0;
+	vmbus_ring_set_pending_send(&ch->tx, (uint32_t)w.need + 8);
+	int err = -ETIMEDOUT;
+	for (unsigned waited = 0; waited < timeout_ms && err; waited += WRITABLE_RECHECK_MS)
+		err = vmbus_wait(writable, &w, WRITABLE_RECHECK_MS);
+	vmbus_ring_set_pending_send(&ch->tx, 0);
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : -ENOTCONN;
+	if (vmbus_ring_write_space(&ch->tx) < 0) {
+		vmbus_channel_break(ch, "the host's read index is corrupt", -EIO);
+		finish_break(ch);
+		return -EIO;
+	}
+	return err;
+}
+
+/* --- receiving --- */
+
+/*
+ * read_one - the next packet, copied out and checked
+ * Return: payload length, -EAGAIN (none), -EMSGSIZE, or -EIO after breaking
+ * the channel. Completions a request waits for are taken here (-EINPROGRESS).
+ */
+static int read_one(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_packet *pkt)
+{
+	struct vmbus_ring_packet rp;
+
+	int n = vmbus_ring_read(&ch->rx, buf, cap, &rp);
+	if (n == 0)
+		return -EAGAIN;
+	if (n == -EIO) {
+		vmbus_channel_break(ch, "the host wrote a malformed packet or index", n);
+		return n;
+	}
+	if (n < 0)
+		return n;
+	struct vmbus_ring_piece piece = { buf, rp.len };
+	vmbus_capture_packet(VMBUS_CAPTURE_HOST_TO_GUEST, ch->offer.relid, &ch->offer.class_id, &piece, 1);
+	pkt->type = rp.desc.type;
+	pkt->flags = rp.desc.flags;
+	pkt->trans_id = rp.desc.trans_id;
+	pkt->raw = buf;
+	pkt->raw_len = rp.len;
+	pkt->payload = (const uint8_t *)buf + rp.payload_offset;
+	pkt->payload_len = rp.len - rp.payload_offset;
+	if (pkt->type == VMBUS_PACKET_COMPLETION && vmbus_request_complete(ch, pkt))
+		return -EINPROGRESS;
+	return (int)pkt->payload_len;
+}
+
+static void commit_reads(struct hvrt_channel *ch)
+{
+	if (ch->state == VMBUS_CHANNEL_OPEN && vmbus_ring_read_commit(&ch->rx))
+		vmbus_signal_host(ch);
+}
+
+int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_packet *pkt)
+{
+	int n;
+
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : -ENOTCONN;
+	do
+		n = read_one(ch, buf, cap, pkt);
+	while (n == -EINPROGRESS);
+	commit_reads(ch);
+	finish_break(ch);
+	return n;
+}
+
+void vmbus_channel_drain(struct hvrt_channel *ch)
+{
+	struct hvrt_packet pkt;
+
+	if (ch->draining)
+		return;
+	ch->draining = true;
+	while (ch->state == VMBUS_CHANNEL_OPEN) {
+		int n = read_one(ch, ch->rx_buf, ch->rx_cap, &pkt);
+		if (n == -EAGAIN) {
+			/* Publish, then look again: a packet written meanwhile brings no signal. */
+			commit_reads(ch);
+			if (!vmbus_ring_has_data(&ch->rx))
+				break;
+			continue;
+		}
+		if (n == -EMSGSIZE) {
+			vmbus_channel_break(ch, "the host sent a packet larger than max_packet_bytes", n);
+			break;
+		}
+		if (n < 0 && n != -EINPROGRESS)
+			break;
+		if (n >= 0 && ch->on_packet)
+			ch->on_packet(ch, &pkt, ch->ctx);
+	}
+	commit_reads(ch);
+	ch->draining = false;
+	finish_break(ch);
+}
+
+void vmbus_channel_event(uint32_t relid)
+{
+	struct hvrt_channel *ch = vmbus_channel_by_relid(relid);
+
+	vmbus_capture_signal(VMBUS_CAPTURE_HOST_TO_GUEST, relid, 0);
+	if (!ch || ch->state != VMBUS_CHANNEL_OPEN) {
+		channels.events_unopened++;
+		return;
+	}
+	if (!ch->polled)
+		vmbus_channel_drain(ch);
+}
+
+int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp)
+{
+	struct vmbus_msg_modify_channel m = {
+		.header.type = VMBUS_MSG_MODIFYCHANNEL, .child_relid = ch->offer.relid, .target_vp = vp,
+	};
+
+	if (vmbus_version() < VMBUS_VERSION_4_1)
+		return -EOPNOTSUPP;
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return -ENOTCONN;
+	ch->modify_answered = false;
+	int err = vmbus_post(&m, sizeof(m));
+	/* Only 5.3 hosts answer (facts 2.3). */
+	if (err || vmbus_version() < VMBUS_VERSION_5_3)
+		return err;
+	err = vmbus_wait(modify_answered, ch, VMBUS_REPLY_TIMEOUT_MS);
+	if (!err && ch->modify_status != 0)
+		err = -EIO;
+	return err;
+}

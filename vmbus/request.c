@@ -1,0 +1,79 @@
+/*
+ * Request/response on a channel: an in-band packet with a completion
+ * requested, and the completion with the same transaction id, matched as the
+ * channel's packets are read. Up to VMBUS_REQUESTS_MAX wait at once per
+ * channel (nested waits from callbacks of other channels).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vmbus/vmbus.h"
+
+uint64_t hvrt_channel_next_trans_id(struct hvrt_channel *ch)
+{
+	uint64_t id = ch->next_trans_id++;
+
+	if (ch->next_trans_id == 0)
+		ch->next_trans_id = 1;
+	return id ? id : hvrt_channel_next_trans_id(ch);
+}
+
+bool vmbus_request_complete(struct hvrt_channel *ch, const struct hvrt_packet *pkt)
+{
+	for (unsigned i = 0; i < VMBUS_REQUESTS_MAX; i++) {
+		struct vmbus_request_slot *r = &ch->requests[i];
+		if (r->trans_id == 0 || r->done || r->trans_id != pkt->trans_id)
+			continue;
+		size_t n = pkt->payload_len < r->cap ? pkt->payload_len : r->cap;
+		memcpy(r->resp, pkt->payload, n);
+		r->result = (int)n;
+		r->done = true;
+		return true;
+	}
+	return false;
+}
+
+void vmbus_request_fail_all(struct hvrt_channel *ch, int err)
+{
+	for (unsigned i = 0; i < VMBUS_REQUESTS_MAX; i++) {
+		struct vmbus_request_slot *r = &ch->requests[i];
+		if (r->trans_id != 0 && !r->done) {
+			r->result = err;
+			r->done = true;
+		}
+	}
+}
+
+static bool request_done(void *ctx)
+{
+	return ((struct vmbus_request_slot *)ctx)->done;
+}
+
+/*
+ * A polled channel is read only by its owner, and a channel's own on_packet
+ * callback runs while the channel is being read: in both the completion
+ * could never be seen, so they get an error instead of a timeout.
+ */
+int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, void *resp, size_t cap,
+			 unsigned timeout_ms)
+{
+	if (ch->polled)
+		return -EOPNOTSUPP;
+	if (ch->draining)
+		return -EDEADLK;
+	struct vmbus_request_slot *slot = NULL;
+	for (unsigned i = 0; i < VMBUS_REQUESTS_MAX && !slot; i++) {
+		if (ch->requests[i].trans_id == 0)
+			slot = &ch->requests[i];
+	}
+	if (!slot)
+		return -EBUSY;
+	*slot = (struct vmbus_request_slot){ .trans_id = hvrt_channel_next_trans_id(ch), .resp = resp, .cap = cap };
+	int err = hvrt_channel_send(ch, req, len, slot->trans_id, true);
+	if (!err)
+		err = vmbus_wait(request_done, slot, timeout_ms);
+	if (!err)
+		err = slot->result;
+	slot->trans_id = 0;
+	return err;
+}
