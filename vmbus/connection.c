@@ -27,6 +27,24 @@ static const uint32_t vmbus_versions[] = {
 	VMBUS_VERSION_4_0, VMBUS_VERSION_3_0, VMBUS_VERSION_2_4, VMBUS_VERSION_1_1, VMBUS_VERSION_0_13,
 };
 
+#define VMBUS_CONNECT_STEPS 24u
+
+enum vmbus_step {
+	VMBUS_STEP_START,
+	VMBUS_STEP_PAGES,    /* interrupt and monitor pages ready */
+	VMBUS_STEP_SINT,     /* SINT2 claimed */
+	VMBUS_STEP_POSTED,   /* an INITIATE_CONTACT posted (result: the post's error) */
+	VMBUS_STEP_ANSWERED, /* its answer (result: version_supported, or the wait's error) */
+	VMBUS_STEP_OFFERS,   /* ALLOFFERS_DELIVERED (result: the wait's error) */
+};
+
+struct vmbus_connect_step {
+	uint64_t time;
+	uint8_t step;      /* enum vmbus_step */
+	uint32_t version;
+	int result;
+};
+
 static struct vmbus_connection {
 	bool tried;
 	int error;                /* sticky result of the connection attempt */
@@ -41,6 +59,8 @@ static struct vmbus_connection {
 	bool offers_delivered;
 	bool unload_answered;
 	uint64_t messages, dropped;
+	struct vmbus_connect_step step[VMBUS_CONNECT_STEPS];
+	unsigned steps;
 } conn;
 
 /* --- dispatch --- */
@@ -187,7 +207,7 @@ uint32_t vmbus_msg_relid(const void *msg, size_t len)
 	return relid;
 }
 
-/* quiet: a failure is expected (a 5.x contact on a host without connection 4) and only logged at debug. */
+/* quiet: the caller reports a failure (a 5.x contact on a host without connection 4 is expected to fail). */
 static int post_to(uint32_t connection, const void *msg, size_t len, bool quiet)
 {
 	uint16_t status = 0;
@@ -196,10 +216,9 @@ static int post_to(uint32_t connection, const void *msg, size_t len, bool quiet)
 	memcpy(&header, msg, sizeof(header));
 	vmbus_capture_control(VMBUS_CAPTURE_GUEST_TO_HOST, msg, len);
 	int err = hv_post_message(connection, VMBUS_MESSAGE_TYPE, msg, len, &status);
-	if (err)
-		hvrt_log(quiet ? HVRT_LOG_DEBUG : HVRT_LOG_WARN, VMBUS_LOG,
-			 "posting message type %u to connection %u failed: %d (%s)", header.type, connection, err,
-			 hvrt_hv_status_name(status));
+	if (err && !quiet)
+		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "posting message type %u to connection %u failed: %d (%s)",
+			 header.type, connection, err, hvrt_hv_status_name(status));
 	return err;
 }
 
@@ -258,6 +277,38 @@ static bool unload_answered(void *ctx)
 }
 
 /*
+ * The connection's steps, timed and printed at debug level once it is over
+ * (printing between them would be timed too).
+ */
+static void note_step(enum vmbus_step step, uint32_t version, int result)
+{
+	if (conn.steps < VMBUS_CONNECT_STEPS)
+		conn.step[conn.steps++] = (struct vmbus_connect_step){ vmbus_now(), (uint8_t)step, version, result };
+}
+
+static const char step_name[][10] = {
+	[VMBUS_STEP_START] = "start", [VMBUS_STEP_PAGES] = "pages", [VMBUS_STEP_SINT] = "SINT2",
+	[VMBUS_STEP_POSTED] = "posted", [VMBUS_STEP_ANSWERED] = "answered", [VMBUS_STEP_OFFERS] = "offers",
+};
+
+/* Returns the time of the last step (the end of the connection). */
+static uint64_t print_steps(uint64_t start)
+{
+	uint64_t end = start;
+
+	for (unsigned i = 0; i < conn.steps; i++) {
+		const struct vmbus_connect_step *st = &conn.step[i];
+		uint64_t t = st->time - start;
+		end = st->time;
+		hvrt_log(HVRT_LOG_DEBUG, VMBUS_LOG, "connect +%u.%02u ms: %s %u.%u: %d", (unsigned)(t / 10000),
+			 (unsigned)(t % 10000 / 100), step_name[st->step], st->version >> 16, st->version & 0xffff,
+			 st->result);
+	}
+	conn.steps = 0;
+	return end;
+}
+
+/*
  * try_version - one INITIATE_CONTACT
  * Return: 0 when the host accepted it; -EPROTONOSUPPORT when it refused;
  * another negative errno when the post failed or no answer came.
@@ -280,10 +331,12 @@ static int try_version(uint32_t version)
 		conn.msg_connection = VMBUS_MESSAGE_CONNECTION;
 	}
 	conn.version_answered = false;
-	int err = post_to(conn.msg_connection, &msg, sizeof(msg), version >= VMBUS_VERSION_5_0);
+	int err = post_to(conn.msg_connection, &msg, sizeof(msg), true);
+	note_step(VMBUS_STEP_POSTED, version, err);
 	if (err)
 		return err;
 	err = vmbus_wait(version_answered, NULL, VMBUS_VERSION_TIMEOUT_MS);
+	note_step(VMBUS_STEP_ANSWERED, version, err ? err : conn.version_response.version_supported);
 	if (err) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "no answer to version %u.%u", version >> 16, version & 0xffff);
 		return err;
@@ -349,7 +402,9 @@ static int connect_bus(void)
 		return -ENOMEM;
 	memset(conn.interrupt_page, 0, HVRT_PAGE_SIZE);
 	memset(conn.monitor_pages, 0, 2 * HVRT_PAGE_SIZE);
+	note_step(VMBUS_STEP_PAGES, 0, 0);
 	err = hv_synic_claim(VMBUS_MESSAGE_SINT, &vmbus_sint_ops);
+	note_step(VMBUS_STEP_SINT, 0, err);
 	if (err)
 		return err;
 	err = negotiate();
@@ -361,6 +416,7 @@ static int connect_bus(void)
 	err = vmbus_post(&request, sizeof(request));
 	if (!err)
 		err = vmbus_wait(offers_delivered, NULL, VMBUS_OFFERS_TIMEOUT_MS);
+	note_step(VMBUS_STEP_OFFERS, conn.version, err);
 	if (err) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "offers: %d", err);
 		goto fail_unload;
@@ -382,12 +438,14 @@ int vmbus_connect(void)
 		return conn.error;
 	conn.tried = true;
 	uint64_t start = vmbus_now();
+	conn.steps = 0;
+	note_step(VMBUS_STEP_START, 0, 0);
 	conn.error = connect_bus();
+	uint64_t took = print_steps(start) - start;
 	if (conn.error) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "not connected: error %d", conn.error);
 		return conn.error;
 	}
-	uint64_t took = vmbus_now() - start;
 	hvrt_log(HVRT_LOG_INFO, VMBUS_LOG, "connected: version %u.%u in %u.%02u ms", conn.version >> 16,
 		 conn.version & 0xffff, (unsigned)(took / 10000), (unsigned)(took % 10000 / 100));
 	return 0;

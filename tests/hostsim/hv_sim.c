@@ -138,7 +138,75 @@ static uint64_t next_event(const struct hv_sim *sim)
 		if (t < next)
 			next = t;
 	}
+	for (unsigned i = 0; i < sim->ntimed; i++)
+		if (sim->timed[i].due < next)
+			next = sim->timed[i].due;
 	return next;
+}
+
+/* ---- timed callbacks and the observer (for simulated devices such as vmbus_sim) ---- */
+
+bool hv_sim_at(struct hv_sim *sim, uint64_t time, hv_sim_timed_fn fn, void *ctx)
+{
+	if (sim->ntimed >= HV_SIM_TIMED_MAX)
+		return false;
+	sim->timed[sim->ntimed++] = (struct hv_sim_timed){ .due = time, .fn = fn, .ctx = ctx };
+	return true;
+}
+
+unsigned hv_sim_cancel(struct hv_sim *sim, hv_sim_timed_fn fn, void *ctx)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sim->ntimed;) {
+		if (sim->timed[i].fn == fn && sim->timed[i].ctx == ctx) {
+			sim->ntimed--;
+			memmove(&sim->timed[i], &sim->timed[i + 1], (sim->ntimed - i) * sizeof(sim->timed[0]));
+			n++;
+		} else {
+			i++;
+		}
+	}
+	return n;
+}
+
+/* Runs the callbacks due at the current time, earliest (then first registered) first, one at a time. */
+static void fire_timed(struct hv_sim *sim)
+{
+	for (;;) {
+		int best = -1;
+		for (unsigned i = 0; i < sim->ntimed; i++)
+			if (sim->timed[i].due <= sim->now && (best < 0 || sim->timed[i].due < sim->timed[best].due))
+				best = (int)i;
+		if (best < 0)
+			return;
+		struct hv_sim_timed t = sim->timed[best];
+		/* Keep the order of the rest: a callback may register more while it runs. */
+		memmove(&sim->timed[best], &sim->timed[best + 1], (sim->ntimed - (unsigned)best - 1) * sizeof(t));
+		sim->ntimed--;
+		t.fn(t.ctx, sim);
+	}
+}
+
+void hv_sim_set_observer(struct hv_sim *sim, hv_sim_observer_fn fn, void *ctx)
+{
+	sim->observer = fn;
+	sim->observer_ctx = ctx;
+}
+
+void hv_sim_set_page_user(struct hv_sim *sim, hv_sim_page_user_fn fn, void *ctx)
+{
+	sim->page_user = fn;
+	sim->page_user_ctx = ctx;
+}
+
+static void observe(struct hv_sim *sim, enum hv_sim_tick why)
+{
+	if (!sim->observer || sim->in_observer)
+		return;
+	sim->in_observer = true;
+	sim->observer(sim->observer_ctx, sim, why);
+	sim->in_observer = false;
 }
 
 /* ---- SynIC ---- */
@@ -294,6 +362,7 @@ static void fire_due(struct hv_sim *sim)
 		else
 			sim->lapic_wakes++;
 	}
+	fire_timed(sim);
 }
 
 static void run_until(struct hv_sim *sim, uint64_t target)
@@ -308,6 +377,7 @@ static void run_until(struct hv_sim *sim, uint64_t target)
 	}
 	if (target > sim->now)
 		sim->now = target;
+	observe(sim, HV_SIM_TICK_TIME);
 }
 
 void hv_sim_advance(struct hv_sim *sim, uint64_t t100ns)
@@ -416,7 +486,7 @@ bool hv_sim_page_in_use(const struct hv_sim *sim, const void *addr, size_t count
 		if ((msrs[i] & HV_MSR_ENABLE) && gpa >= lo && gpa < hi)
 			return true;
 	}
-	return false;
+	return sim->page_user && sim->page_user(sim->page_user_ctx, sim, addr, count);
 }
 
 /* ---- MSRs ---- */
@@ -633,6 +703,7 @@ static void write_eom(struct hv_sim *sim)
 	if (!waiting)
 		sim->eoms_unneeded++;
 	try_deliver_all(sim);
+	observe(sim, HV_SIM_TICK_EOM);
 }
 
 static void crash(struct hv_sim *sim, uint64_t ctl)
@@ -939,10 +1010,21 @@ static uint64_t rep_call(struct hv_sim *sim, const struct hv_sim_call *c)
 	return st | (uint64_t)(c->rep_start + n) << HV_CALL_REP_COUNT_SHIFT;
 }
 
+static uint64_t hypercall_inner(struct hv_sim *sim, uintptr_t page, uint64_t control, uint64_t input,
+				uint64_t output);
+
 static uint64_t sim_hypercall(void *ctx, uintptr_t page, uint64_t control, uint64_t input, uint64_t output)
 {
 	struct hv_sim *sim = ctx;
+	uint64_t r = hypercall_inner(sim, page, control, input, output);
 
+	observe(sim, HV_SIM_TICK_HYPERCALL);
+	return r;
+}
+
+static uint64_t hypercall_inner(struct hv_sim *sim, uintptr_t page, uint64_t control, uint64_t input,
+				uint64_t output)
+{
 	if (!(sim->hypercall & HV_MSR_ENABLE))
 		fail_msg("hv_sim: hypercall 0x%llx through %p while the hypercall page is disabled",
 			 (unsigned long long)control, (void *)page);
@@ -1003,6 +1085,7 @@ static void sim_halt(void *ctx)
 	if (!cpu_sim_irqs_on())
 		fail_msg("hv_sim: halt with interrupts off: nothing could wake the CPU");
 	uint64_t wakes = sim->interrupts + sim->lapic_wakes;
+	observe(sim, HV_SIM_TICK_HALT);
 	hv_sim_deliver(sim);
 	while (sim->interrupts + sim->lapic_wakes == wakes) {
 		if (++sim->idle_halts > HV_SIM_IDLE_HALTS)

@@ -171,6 +171,18 @@
  *    raises VECTOR_LAPIC_TIMER; with no handler registered (lapic.c is not
  *    linked) it only wakes the CPU.
  *
+ * Hooks for simulated devices (vmbus_sim.h uses them; added with it)
+ *  - hv_sim_at(): a callback when reference time reaches a value; time
+ *    moves to it in halts like to a timer expiry, so a delayed host answer
+ *    wakes a guest that waits for it.
+ *  - the observer runs after every hypercall, whenever time may have moved,
+ *    after an EOM write and when the guest halts (before anything is
+ *    delivered): where a host polls guest memory (VMBus monitor pages) and
+ *    checks what a waiting guest must have done first.
+ *  - the page user: hvrt_page_free asks it too (hv_sim_page_in_use); a
+ *    device host answers for the pages the guest lent it (GPADLs).
+ *  - HV_SIM_CONNECTIONS is 64 (was 16): one event connection per channel.
+ *
  * Limits
  *  - one virtual processor; no VP assist page semantics, no direct-mode
  *    stimers, no SINT polling or proxy bits, no hypercall MSR lock, no XMM
@@ -207,7 +219,8 @@
 #define HV_SIM_IDLE_HALTS 10000u    /* ... this many times in a row, then the test fails */
 #define HV_SIM_MAX_HALTS 2000000u   /* halts in one test before it counts as a hang */
 #define HV_SIM_MSR_FAULTS 8u
-#define HV_SIM_CONNECTIONS 16u
+#define HV_SIM_CONNECTIONS 64u      /* vmbus_sim registers one event connection per channel */
+#define HV_SIM_TIMED_MAX 64u        /* timed callbacks (hv_sim_at) waiting at once */
 #define HV_SIM_REP_LOG 64u
 
 enum hv_sim_vendor {
@@ -283,6 +296,14 @@ struct hv_sim_posted {
 	uint8_t payload[HV_MESSAGE_PAYLOAD_MAX];
 };
 
+/* Why the observer (hv_sim_set_observer) runs. */
+enum hv_sim_tick {
+	HV_SIM_TICK_HYPERCALL, /* after every hypercall, whatever it returned */
+	HV_SIM_TICK_TIME,      /* reference time may have moved (hv_sim_advance, RDTSC, a halt's step) */
+	HV_SIM_TICK_EOM,       /* the guest wrote EOM */
+	HV_SIM_TICK_HALT,      /* the guest halts: it waits for the host (before anything is delivered) */
+};
+
 /* A decoded hypercall. */
 struct hv_sim_call {
 	uint64_t control;
@@ -301,6 +322,18 @@ typedef uint16_t (*hv_sim_post_fn)(void *ctx, struct hv_sim *sim, const struct h
 typedef uint16_t (*hv_sim_signal_fn)(void *ctx, struct hv_sim *sim, uint32_t connection);
 /* Hypercall codes the sim does not model: returns RAX. */
 typedef uint64_t (*hv_sim_call_fn)(void *ctx, struct hv_sim *sim, const struct hv_sim_call *call);
+/* A timed callback (hv_sim_at). */
+typedef void (*hv_sim_timed_fn)(void *ctx, struct hv_sim *sim);
+/* The observer: a simulated device that polls guest memory (vmbus_sim's monitor pages). */
+typedef void (*hv_sim_observer_fn)(void *ctx, struct hv_sim *sim, enum hv_sim_tick why);
+/* Asked by hvrt_page_free (through hv_sim_page_in_use): true if the host still uses those pages. */
+typedef bool (*hv_sim_page_user_fn)(void *ctx, const struct hv_sim *sim, const void *addr, size_t count);
+
+struct hv_sim_timed {
+	uint64_t due;
+	hv_sim_timed_fn fn;
+	void *ctx;
+};
 
 struct hv_sim_connection {
 	uint32_t id;
@@ -429,6 +462,15 @@ struct hv_sim {
 	uint64_t lapic_wakes;     /* expiries with no handler for VECTOR_LAPIC_TIMER: they only end a halt */
 	uint64_t halts, idle_halts;
 
+	/* timed callbacks and the observer (hv_sim_at, hv_sim_set_observer, hv_sim_set_page_user) */
+	struct hv_sim_timed timed[HV_SIM_TIMED_MAX];
+	unsigned ntimed;
+	hv_sim_observer_fn observer;
+	void *observer_ctx;
+	bool in_observer;
+	hv_sim_page_user_fn page_user;
+	void *page_user_ctx;
+
 	/* runtime doubles (runtime_sim.c) */
 	struct hv_sim_page *pages;
 	size_t npages, pages_cap;
@@ -472,6 +514,20 @@ bool hv_sim_set_event(struct hv_sim *sim, unsigned sint, unsigned flag);
 /* Registers a connection the guest may post to (post) or signal (signal); either callback may be NULL. */
 struct hv_sim_connection *hv_sim_add_connection(struct hv_sim *sim, uint32_t id, bool messages, bool events,
 						hv_sim_post_fn post, hv_sim_signal_fn signal, void *ctx);
+/*
+ * Calls fn(ctx, sim) once reference time reaches time: from hv_sim_advance,
+ * an RDTSC's step or a halt (which moves time to it, as to a timer), in due
+ * order. A time already reached fires at the next step. False: all
+ * HV_SIM_TIMED_MAX slots are taken.
+ */
+bool hv_sim_at(struct hv_sim *sim, uint64_t time, hv_sim_timed_fn fn, void *ctx);
+/* Forgets every waiting callback of fn with ctx; returns how many. */
+unsigned hv_sim_cancel(struct hv_sim *sim, hv_sim_timed_fn fn, void *ctx);
+/* One observer (NULL: none), called as enum hv_sim_tick says; it never runs inside itself. */
+void hv_sim_set_observer(struct hv_sim *sim, hv_sim_observer_fn fn, void *ctx);
+/* One page user (NULL: none), consulted by hv_sim_page_in_use. */
+void hv_sim_set_page_user(struct hv_sim *sim, hv_sim_page_user_fn fn, void *ctx);
+
 /* Makes msr #GP on read and/or write, whatever CPUID says. */
 void hv_sim_fault_msr(struct hv_sim *sim, uint32_t msr, bool read, bool write);
 /* The same, after skip such accesses have worked (a read-back that faults, say). */
@@ -508,7 +564,7 @@ void hv_sim_raise(struct hv_sim *sim, uint8_t vector, bool auto_eoi);
 unsigned hv_sim_deliver(struct hv_sim *sim);
 /* An EOI (lapic_eoi, the EOI MSR): ends the highest interrupt in service. */
 void hv_sim_eoi(struct hv_sim *sim);
-/* True if the page at addr (any address inside it) is enabled in a host MSR. */
+/* True if the page at addr (any address inside it) is enabled in a host MSR, or the page user says it uses it. */
 bool hv_sim_page_in_use(const struct hv_sim *sim, const void *addr, size_t count);
 
 #endif
