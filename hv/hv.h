@@ -138,6 +138,11 @@ bool hv_stimer_wait(uint64_t deadline, bool (*done)(void *ctx), void *ctx);
 int hv_crash_init(struct hvrt_host *host);
 void hv_crash_reset(void);
 
+/* --- poll.c --- */
+
+/* Work a layer above runs from every hvrt_poll(), after the SynIC (NULL: none). Returns events handled. */
+void hv_poll_set_hook(int (*hook)(void));
+
 /* --- hv.c --- */
 
 /* Detects the host and reads what must be known before clocks are calibrated. */

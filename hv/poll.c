@@ -1,12 +1,27 @@
 /*
  * hvrt_poll: the event loop's one step. Interrupt handlers only note what
- * arrived; the work, and every callback, happens here.
+ * arrived; the work, and every callback, happens here: first the SynIC's
+ * messages and event flags, then the work a layer above deferred to the loop
+ * (VMBus: channel events, driver probes, rescinds), if one is linked in.
  */
 #include <hvrt/hv.h>
 
 #include "hv/hv.h"
 
+static struct hv_poll {
+	int (*hook)(void);
+} poll;
+
+void hv_poll_set_hook(int (*hook)(void))
+{
+	poll.hook = hook;
+}
+
 int hvrt_poll(void)
 {
-	return hv_synic_poll();
+	int n = hv_synic_poll();
+
+	if (poll.hook)
+		n += poll.hook();
+	return n;
 }

@@ -41,6 +41,7 @@ static struct stimer_state {
 	struct stimer timer[HV_STIMER_COUNT_MAX];
 	unsigned sint_users[HV_SINT_COUNT]; /* timers using each SINT (the runtime's counts as one) */
 	uint32_t strays;                    /* expiries for timers not running: the first is logged */
+	uint64_t sleep_armed;               /* the deadline stimer 0 holds for the runtime's waits, 0: none */
 } st;
 
 static uint32_t config_msr(unsigned timer)
@@ -64,8 +65,12 @@ static void timer_message(void *ctx, unsigned sint, const struct hv_message *msg
 		return;
 	}
 	__builtin_memcpy(&p, msg->payload, sizeof(p));
-	if (p.timer_index == 0)
-		return; /* the runtime's sleep timer: waking up was all it was for */
+	if (p.timer_index == 0) {
+		/* The runtime's sleep timer: waking up was all it was for; a one-shot is spent. */
+		if (p.expiration_time == st.sleep_armed)
+			st.sleep_armed = 0;
+		return;
+	}
 	struct stimer *t = p.timer_index < HV_STIMER_COUNT_MAX ? &st.timer[p.timer_index] : NULL;
 	/*
 	 * An expiry queued before the timer was stopped or started again is the
@@ -208,7 +213,7 @@ bool hv_stimer_wait(uint64_t deadline, bool (*done)(void *ctx), void *ctx)
 {
 	bool irqs_were_on = (cpu_read_rflags() & (1u << 9)) != 0;
 	bool finished = false;
-	uint64_t now, armed = 0;
+	uint64_t now;
 
 	for (;;) {
 		hvrt_poll();
@@ -230,9 +235,14 @@ bool hv_stimer_wait(uint64_t deadline, bool (*done)(void *ctx), void *ctx)
 		 * of expiries) or far off. Then the LAPIC timer alone wakes us.
 		 */
 		bool stimer = st.ready && hv_reftime_from_host();
-		if (stimer && armed != deadline) {
+		/*
+		 * What stimer 0 holds is module state, not this frame's: a wait
+		 * nested inside this one (a callback that blocks) re-arms it for its
+		 * own deadline, and this frame must then arm it again.
+		 */
+		if (stimer && st.sleep_armed != deadline) {
 			stimer = cpu_wrmsr_safe(count_msr(0), deadline) == 0;
-			armed = stimer ? deadline : 0;
+			st.sleep_armed = stimer ? deadline : 0;
 		}
 		/* Halt only with the LAPIC timer armed: a stimer expiry alone may be lost. */
 		if (lapic_timer_arm(tsc_deadline_after_100ns(stimer ? left + BACKSTOP_100NS : left))) {

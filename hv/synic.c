@@ -236,7 +236,9 @@ static int take_events(unsigned sint)
 		while (bits) {
 			unsigned bit = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
-			synic.owner[sint].event(synic.owner[sint].ctx, sint, w * 64 + bit);
+			/* An owner's handler may release the SINT (a disconnect): the rest go nowhere. */
+			if (synic.claimed[sint] && synic.owner[sint].event)
+				synic.owner[sint].event(synic.owner[sint].ctx, sint, w * 64 + bit);
 			handled++;
 		}
 	}

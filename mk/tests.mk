@@ -54,9 +54,10 @@ test-boot: examples test-images
 test-nested: examples test-images
 	$(Q)python3 tests/run.py --nested --nested-dir $(BUILD)/nested
 
-bench: examples $(BUILD)/bench/floor-gen2.img $(BUILD)/bench/floor.elf $(BUILD)/bench/ring_bench
+bench: examples test-images $(BUILD)/bench/floor-gen2.img $(BUILD)/bench/floor.elf $(BUILD)/bench/ring_bench
 	$(Q)python3 tests/boot/bench.py --build $(BUILD)
 	$(Q)python3 tests/bench/ring_bench.py $(BUILD)/bench/ring_bench
+	$(Q)python3 tests/nested/connect_bench.py
 
 # The ring benchmark (tests/bench/ring_bench.c, run under callgrind): vmbus/ring.c with the library's own
 # flags less newlib's headers, so the same -Os code, but hosted: its memcpy is glibc's. No sanitizers.

@@ -20,6 +20,7 @@
 #define DEFAULT_RING_BYTES (16u * 1024)
 #define DEFAULT_MAX_PACKET (4096u + 64)
 #define RING_BYTES_MAX (16u * 1024 * 1024)
+#define VMBUS_GPADL_PAGES_MAX ((UINT16_MAX - sizeof(struct vmbus_gpa_range)) / 8)
 #define GPA_RANGES_MAX_BYTES 1024u
 #define WRITABLE_RECHECK_MS 1u
 
@@ -80,25 +81,37 @@ void vmbus_channel_free_rings(struct hvrt_channel *ch)
 	ch->ring_bytes = 0;
 }
 
+/* The pages may still be the host's: never hand them out again (a host that never answered). */
+static void abandon_rings(struct hvrt_channel *ch, const char *why)
+{
+	hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "relid %u: ring pages kept (%zu KiB): %s", ch->offer.relid,
+		 ch->ring_bytes / 1024, why);
+	ch->ring_pages = NULL;
+	ch->ring_bytes = 0;
+}
+
+/*
+ * Hard-won (Linux's history): a host does not answer for a rescinded channel,
+ * although the facts have the guest tear its GPADLs down. So the teardown is
+ * still sent, but waited for briefly; unanswered, the pages are abandoned.
+ */
+#define RESCINDED_TEARDOWN_MS 100u
+
 /*
  * close_rings - CLOSECHANNEL, then the ring GPADL's teardown, then the pages
  * The pages are freed only once the host said TORNDOWN: until then it may
- * still write them. A host that never answers costs us the pages (logged).
+ * still write them.
  */
 static void close_rings(struct hvrt_channel *ch)
 {
 	struct vmbus_msg_relid close = { .header.type = VMBUS_MSG_CLOSECHANNEL, .child_relid = ch->offer.relid };
 
-	if (!ch->ring_pages)
-		return;
-	if (vmbus_connected()) {
+	if (ch->ring_pages && vmbus_connected()) {
 		vmbus_post(&close, sizeof(close));
-		if (vmbus_gpadl_teardown(ch->offer.relid, ch->ring_gpadl) != 0) {
-			hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "relid %u: ring pages kept (%zu KiB): no teardown answer",
-				 ch->offer.relid, ch->ring_bytes / 1024);
-			ch->ring_pages = NULL;
-			ch->ring_bytes = 0;
-		}
+		int err = vmbus_gpadl_teardown_within(ch->offer.relid, ch->ring_gpadl,
+						      ch->rescinded ? RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS);
+		if (err)
+			abandon_rings(ch, "no GPADL_TORNDOWN");
 	}
 	vmbus_channel_free_rings(ch);
 	free(ch->rx_buf);
@@ -112,22 +125,41 @@ static int check_config(const struct hvrt_channel_config *cfg, uint32_t *send, u
 	*max_packet = cfg->max_packet_bytes ? cfg->max_packet_bytes : DEFAULT_MAX_PACKET;
 	if (*send % HVRT_PAGE_SIZE || *recv % HVRT_PAGE_SIZE || *send > RING_BYTES_MAX || *recv > RING_BYTES_MAX)
 		return -EINVAL;
+	/* Both rings and their control pages in one GPADL, whose range_buflen is 16 bits. */
+	if (2 + (*send + *recv) / HVRT_PAGE_SIZE > VMBUS_GPADL_PAGES_MAX)
+		return -EINVAL;
 	if (cfg->user_data_len > VMBUS_OPEN_USER_DATA_MAX || (cfg->user_data_len && !cfg->user_data))
 		return -EINVAL;
 	if (*max_packet < sizeof(struct vmbus_packet_desc) || *max_packet > *recv)
 		return -EINVAL;
+	/* Only the boot CPU polls its SynIC (no SMP yet): interrupts for another VP would be lost. */
+	if (cfg->target_vp != vmbus_vp())
+		return -EINVAL;
 	return 0;
 }
 
-int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
+/* The state an open that failed leaves: rings given back (or abandoned), the relid released if due. */
+static void undo_open(struct hvrt_channel *ch, uint32_t gpadl, bool posted_open)
 {
-	uint32_t send, recv, max_packet;
+	ch->state = VMBUS_CHANNEL_OFFERED;
+	/* A host that answers late may open it yet: close it as if it had. */
+	if (posted_open && !ch->rescinded) {
+		struct vmbus_msg_relid close = { .header.type = VMBUS_MSG_CLOSECHANNEL, .child_relid = ch->offer.relid };
+		vmbus_post(&close, sizeof(close));
+	}
+	if (gpadl && vmbus_gpadl_teardown_within(ch->offer.relid, gpadl,
+						 ch->rescinded ? RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS) != 0)
+		abandon_rings(ch, "its GPADL is not torn down");
+	vmbus_channel_free_rings(ch);
+	free(ch->rx_buf);
+	ch->rx_buf = NULL;
+}
+
+static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
+{
+	uint32_t send, recv, max_packet, gpadl = 0;
 	int err;
 
-	if (ch->rescinded)
-		return -ENODEV;
-	if (ch->state != VMBUS_CHANNEL_OFFERED)
-		return -EBUSY;
 	err = check_config(cfg, &send, &recv, &max_packet);
 	if (err)
 		return err;
@@ -136,8 +168,8 @@ int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config 
 	ch->ring_pages = hvrt_page_alloc(send_pages + recv_pages);
 	ch->rx_buf = malloc(max_packet);
 	if (!ch->ring_pages || !ch->rx_buf) {
-		err = -ENOMEM;
-		goto fail_alloc;
+		undo_open(ch, 0, false);
+		return -ENOMEM;
 	}
 	ch->rx_cap = max_packet;
 	vmbus_ring_init(&ch->tx, ch->ring_pages, send_pages * HVRT_PAGE_SIZE);
@@ -148,23 +180,25 @@ int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config 
 	ch->ctx = cfg->ctx;
 	if (ch->polled)
 		vmbus_ring_set_interrupt_mask(&ch->rx, true);
+	ch->state = VMBUS_CHANNEL_OPENING;
 
-	err = vmbus_gpadl_create(ch->offer.relid, ch->ring_pages, ch->ring_bytes, &ch->ring_gpadl);
-	if (err)
-		goto fail_alloc;
-
+	err = vmbus_gpadl_create(ch->offer.relid, ch->ring_pages, ch->ring_bytes, &gpadl);
+	if (err) {
+		undo_open(ch, gpadl, false);
+		return err;
+	}
+	ch->ring_gpadl = gpadl;
 	struct vmbus_msg_open open = {
 		.header.type = VMBUS_MSG_OPENCHANNEL,
 		.child_relid = ch->offer.relid,
 		.open_id = ch->offer.relid,
-		.ring_gpadl = ch->ring_gpadl,
+		.ring_gpadl = gpadl,
 		.target_vp = cfg->target_vp,
 		.downstream_page_offset = (uint32_t)send_pages,
 	};
 	if (cfg->user_data_len)
 		memcpy(open.user_data, cfg->user_data, cfg->user_data_len);
 	ch->open_answered = false;
-	ch->state = VMBUS_CHANNEL_OPENING;
 	err = vmbus_post(&open, sizeof(open));
 	if (!err)
 		err = vmbus_wait(open_answered, ch, VMBUS_REPLY_TIMEOUT_MS);
@@ -173,40 +207,63 @@ int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config 
 	if (!err && ch->open_status != 0) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "relid %u: the host refused the open (status %#x)", ch->offer.relid,
 			 ch->open_status);
-		err = -EIO;
+		undo_open(ch, gpadl, false);
+		return -EIO;
 	}
-	if (err)
-		goto fail_open;
+	if (err) {
+		undo_open(ch, gpadl, err == -ETIMEDOUT);
+		return err;
+	}
 	ch->state = VMBUS_CHANNEL_OPEN;
+	/*
+	 * The host may have written and signalled while we were OPENING (the
+	 * integration services speak first): that signal was not taken, and the
+	 * host signals again only once the ring is empty.
+	 */
+	if (vmbus_ring_has_data(&ch->rx))
+		vmbus_event_note(ch->offer.relid);
 	return 0;
+}
 
-fail_open:
-	ch->state = VMBUS_CHANNEL_OFFERED;
-	/* After a timeout the host may open it yet: close it as if it had. */
-	if (err == -ETIMEDOUT) {
-		struct vmbus_msg_relid close = { .header.type = VMBUS_MSG_CLOSECHANNEL, .child_relid = ch->offer.relid };
-		vmbus_post(&close, sizeof(close));
-	}
-	if (vmbus_gpadl_teardown(ch->offer.relid, ch->ring_gpadl) != 0)
-		ch->ring_pages = NULL; /* the host may still use them: never reuse */
-fail_alloc:
-	vmbus_channel_free_rings(ch);
-	free(ch->rx_buf);
-	ch->rx_buf = NULL;
+int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
+{
+	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
+		return -ENODEV;
+	if (ch->state != VMBUS_CHANNEL_OFFERED)
+		return -EBUSY;
+	if (!vmbus_connected())
+		return -ENOTCONN;
+	ch->busy++;
+	int err = open_channel(ch, cfg);
+	ch->busy--;
+	vmbus_channel_release_if_due(ch);
 	return err;
 }
 
 void hvrt_channel_close(struct hvrt_channel *ch)
 {
-	if (ch->state != VMBUS_CHANNEL_OFFERED) {
-		vmbus_request_fail_all(ch, -ENOTCONN);
-		close_rings(ch);
-		ch->state = VMBUS_CHANNEL_OFFERED;
-		ch->on_packet = NULL;
-		ch->on_rescind = NULL;
+	if (ch->state == VMBUS_CHANNEL_OFFERED || ch->state == VMBUS_CHANNEL_RELEASED ||
+	    ch->state == VMBUS_CHANNEL_CLOSING) {
+		vmbus_channel_release_if_due(ch);
+		return;
 	}
-	if (ch->rescinded && !ch->in_rescind)
-		vmbus_channel_release(ch);
+	ch->busy++;
+	/* A primary's open sub-channels go first, as their device expects (Linux does the same). */
+	if (ch->offer.sub_channel_index == 0) {
+		for (struct hvrt_channel *sub = hvrt_vmbus_next(NULL), *next; sub; sub = next) {
+			next = hvrt_vmbus_next(sub);
+			if (sub != ch && sub->primary == ch)
+				hvrt_channel_close(sub);
+		}
+	}
+	ch->state = VMBUS_CHANNEL_CLOSING;
+	vmbus_request_fail_all(ch, -ENOTCONN);
+	close_rings(ch);
+	ch->on_packet = NULL;
+	ch->on_rescind = NULL;
+	ch->state = VMBUS_CHANNEL_OFFERED;
+	ch->busy--;
+	vmbus_channel_release_if_due(ch);
 }
 
 bool hvrt_channel_is_open(const struct hvrt_channel *ch)
@@ -227,21 +284,35 @@ void vmbus_channel_break(struct hvrt_channel *ch, const char *why, int err)
 /* A broken channel's rings go back once nobody is reading them. */
 static void finish_break(struct hvrt_channel *ch)
 {
-	if (ch->state == VMBUS_CHANNEL_BROKEN && !ch->draining && ch->ring_pages)
+	if (ch->state == VMBUS_CHANNEL_BROKEN && !ch->draining && ch->ring_pages) {
+		ch->busy++;
 		close_rings(ch);
+		ch->busy--;
+	}
 }
 
 /* --- sending --- */
+
+/* 0 when packets may move; else why not. A rescinded channel's host reads nothing more. */
+static int channel_usable(const struct hvrt_channel *ch)
+{
+	if (ch->state == VMBUS_CHANNEL_BROKEN)
+		return -EIO;
+	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
+		return -ENODEV;
+	if (ch->state != VMBUS_CHANNEL_OPEN)
+		return -ENOTCONN;
+	return 0;
+}
 
 static int channel_write(struct hvrt_channel *ch, const struct vmbus_ring_piece *pieces, unsigned count)
 {
 	bool signal = false;
 
-	if (ch->state == VMBUS_CHANNEL_BROKEN)
-		return -EIO;
-	if (ch->state != VMBUS_CHANNEL_OPEN)
-		return -ENOTCONN;
-	int err = vmbus_ring_write(&ch->tx, pieces, count, &signal);
+	int err = channel_usable(ch);
+	if (err)
+		return err;
+	err = vmbus_ring_write(&ch->tx, pieces, count, &signal);
 	if (err == -EIO) {
 		vmbus_channel_break(ch, "the host's read index is corrupt", err);
 		finish_break(ch);
@@ -332,8 +403,10 @@ struct writable_wait {
 static bool writable(void *ctx)
 {
 	struct writable_wait *w = ctx;
+	if (channel_usable(w->ch))
+		return true;
 	long space = vmbus_ring_write_space(&w->ch->tx);
-	return w->ch->state != VMBUS_CHANNEL_OPEN || space < 0 || space >= w->need;
+	return space < 0 || space >= w->need;
 }
 
 /*
@@ -346,22 +419,28 @@ int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned t
 {
 	struct writable_wait w = { ch, (long)vmbus_ring_packet_bytes(sizeof(struct vmbus_packet_desc), bytes) };
 
-	if (ch->state != VMBUS_CHANNEL_OPEN)
-		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : -ENOTCONN;
+	int err = channel_usable(ch);
+	if (err)
+		return err;
 	if (writable(&w))
-		return 0;
+		return vmbus_ring_write_space(&ch->tx) < 0 ? -EIO : 0;
+	ch->busy++;
 	vmbus_ring_set_pending_send(&ch->tx, (uint32_t)w.need + 8);
-	int err = -ETIMEDOUT;
-	for (unsigned waited = 0; waited < timeout_ms && err; waited += WRITABLE_RECHECK_MS)
+	err = -ETIMEDOUT;
+	for (unsigned waited = 0; waited < timeout_ms && err == -ETIMEDOUT; waited += WRITABLE_RECHECK_MS)
 		err = vmbus_wait(writable, &w, WRITABLE_RECHECK_MS);
-	vmbus_ring_set_pending_send(&ch->tx, 0);
-	if (ch->state != VMBUS_CHANNEL_OPEN)
-		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : -ENOTCONN;
-	if (vmbus_ring_write_space(&ch->tx) < 0) {
+	if (ch->state == VMBUS_CHANNEL_OPEN)
+		vmbus_ring_set_pending_send(&ch->tx, 0);
+	ch->busy--;
+	int usable = channel_usable(ch);
+	if (usable)
+		err = usable;
+	else if (vmbus_ring_write_space(&ch->tx) < 0) {
 		vmbus_channel_break(ch, "the host's read index is corrupt", -EIO);
 		finish_break(ch);
-		return -EIO;
+		err = -EIO;
 	}
+	vmbus_channel_release_if_due(ch);
 	return err;
 }
 
@@ -379,6 +458,10 @@ static int read_one(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_
 	int n = vmbus_ring_read(&ch->rx, buf, cap, &rp);
 	if (n == 0)
 		return -EAGAIN;
+	if (n == -EMSGSIZE) {
+		pkt->raw_len = rp.len; /* what the caller's buffer must hold */
+		return n;
+	}
 	if (n == -EIO) {
 		vmbus_channel_break(ch, "the host wrote a malformed packet or index", n);
 		return n;
@@ -410,7 +493,7 @@ int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvr
 	int n;
 
 	if (ch->state != VMBUS_CHANNEL_OPEN)
-		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : -ENOTCONN;
+		return ch->state == VMBUS_CHANNEL_BROKEN ? -EIO : ch->state == VMBUS_CHANNEL_RELEASED ? -ENODEV : -ENOTCONN;
 	do
 		n = read_one(ch, buf, cap, pkt);
 	while (n == -EINPROGRESS);
@@ -419,15 +502,29 @@ int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvr
 	return n;
 }
 
-void vmbus_channel_drain(struct hvrt_channel *ch)
+/*
+ * drain - read and dispatch what waits, at most a ring's worth
+ * A host that keeps the ring full would otherwise keep hvrt_poll() here for
+ * good: past the bound the channel is noted for the next poll, so deadlines
+ * and the other channels get their turn.
+ */
+static void drain(struct hvrt_channel *ch)
 {
 	struct hvrt_packet pkt;
+	size_t taken = 0;
 
 	if (ch->draining)
 		return;
 	ch->draining = true;
+	ch->busy++;
 	while (ch->state == VMBUS_CHANNEL_OPEN) {
+		if (taken >= ch->rx.size) {
+			vmbus_event_note(ch->offer.relid);
+			break;
+		}
 		int n = read_one(ch, ch->rx_buf, ch->rx_cap, &pkt);
+		if (n >= 0 || n == -EINPROGRESS)
+			taken += pkt.raw_len + VMBUS_PACKET_TRAILER;
 		if (n == -EAGAIN) {
 			/* Publish, then look again: a packet written meanwhile brings no signal. */
 			commit_reads(ch);
@@ -446,7 +543,9 @@ void vmbus_channel_drain(struct hvrt_channel *ch)
 	}
 	commit_reads(ch);
 	ch->draining = false;
+	ch->busy--;
 	finish_break(ch);
+	vmbus_channel_release_if_due(ch);
 }
 
 void vmbus_channel_event(uint32_t relid)
@@ -459,7 +558,7 @@ void vmbus_channel_event(uint32_t relid)
 		return;
 	}
 	if (!ch->polled)
-		vmbus_channel_drain(ch);
+		drain(ch);
 }
 
 int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp)
@@ -470,15 +569,22 @@ int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp)
 
 	if (vmbus_version() < VMBUS_VERSION_4_1)
 		return -EOPNOTSUPP;
-	if (ch->state != VMBUS_CHANNEL_OPEN)
-		return -ENOTCONN;
+	int err = channel_usable(ch);
+	if (err)
+		return err;
+	/* Only the boot CPU polls its SynIC (no SMP yet). */
+	if (vp != vmbus_vp())
+		return -EINVAL;
 	ch->modify_answered = false;
-	int err = vmbus_post(&m, sizeof(m));
+	err = vmbus_post(&m, sizeof(m));
 	/* Only 5.3 hosts answer (facts 2.3). */
 	if (err || vmbus_version() < VMBUS_VERSION_5_3)
 		return err;
+	ch->busy++;
 	err = vmbus_wait(modify_answered, ch, VMBUS_REPLY_TIMEOUT_MS);
+	ch->busy--;
 	if (!err && ch->modify_status != 0)
 		err = -EIO;
+	vmbus_channel_release_if_due(ch);
 	return err;
 }

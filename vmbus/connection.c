@@ -58,6 +58,9 @@ static struct vmbus_connection {
 	size_t version_response_len;
 	bool offers_delivered;
 	bool unload_answered;
+	bool unloading;           /* UNLOAD sent: nothing else is posted */
+	uint32_t generation;      /* counts disconnects: a wait across one ends */
+	uint32_t vp;              /* the VP that takes VMBus interrupts */
 	uint64_t messages, dropped;
 	struct vmbus_connect_step step[VMBUS_CONNECT_STEPS];
 	unsigned steps;
@@ -160,7 +163,7 @@ static void scan_interrupt_page(void)
 			unsigned bit = (unsigned)__builtin_ctz(bits);
 			bits &= bits - 1;
 			if (w * 32 + bit != 0)
-				vmbus_channel_event(w * 32 + bit);
+				vmbus_event_note(w * 32 + bit);
 		}
 	}
 }
@@ -171,7 +174,7 @@ static void vmbus_event(void *ctx, unsigned sint, unsigned flag)
 	(void)sint;
 	if (conn.version >= VMBUS_VERSION_2_4) {
 		if (flag != 0)
-			vmbus_channel_event(flag);
+			vmbus_event_note(flag);
 	} else if (flag == 0) {
 		scan_interrupt_page();
 	}
@@ -207,7 +210,7 @@ uint32_t vmbus_msg_relid(const void *msg, size_t len)
 	return relid;
 }
 
-/* quiet: the caller reports a failure (a 5.x contact on a host without connection 4 is expected to fail). */
+/* quiet: a refused connection is expected (a 5.x contact on a host without connection 4): not logged. */
 static int post_to(uint32_t connection, const void *msg, size_t len, bool quiet)
 {
 	uint16_t status = 0;
@@ -216,7 +219,7 @@ static int post_to(uint32_t connection, const void *msg, size_t len, bool quiet)
 	memcpy(&header, msg, sizeof(header));
 	vmbus_capture_control(VMBUS_CAPTURE_GUEST_TO_HOST, msg, len);
 	int err = hv_post_message(connection, VMBUS_MESSAGE_TYPE, msg, len, &status);
-	if (err && !quiet)
+	if (err && !(quiet && err == -ENOTCONN))
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "posting message type %u to connection %u failed: %d (%s)",
 			 header.type, connection, err, hvrt_hv_status_name(status));
 	return err;
@@ -224,6 +227,9 @@ static int post_to(uint32_t connection, const void *msg, size_t len, bool quiet)
 
 int vmbus_post(const void *msg, size_t len)
 {
+	/* After UNLOAD the host has forgotten us: a GPADL teardown would wait for nothing. */
+	if (conn.unloading)
+		return -ENOTCONN;
 	return post_to(conn.msg_connection, msg, len, false);
 }
 
@@ -235,27 +241,38 @@ uint64_t vmbus_now(void)
 	return now;
 }
 
+struct vmbus_waiter {
+	bool (*done)(void *ctx);
+	void *ctx;
+	uint32_t generation;
+};
+
+static bool waiter_done(void *ctx)
+{
+	struct vmbus_waiter *w = ctx;
+	return w->done(w->ctx) || conn.generation != w->generation;
+}
+
 int vmbus_wait(bool (*done)(void *ctx), void *ctx, unsigned timeout_ms)
 {
+	struct vmbus_waiter w = { done, ctx, conn.generation };
 	uint64_t deadline;
 
+	if (!waiter_done(&w)) {
+		if (hv_reftime_read(&deadline)) {
+			hv_stimer_wait(deadline + (uint64_t)timeout_ms * 10000, waiter_done, &w);
+		} else {
+			/* No reference clock: poll against the TSC. */
+			deadline = tsc_deadline_after_ns((uint64_t)timeout_ms * 1000000);
+			while (!waiter_done(&w) && cpu_rdtsc() < deadline) {
+				hvrt_poll();
+				cpu_pause();
+			}
+		}
+	}
 	if (done(ctx))
 		return 0;
-	if (hv_reftime_read(&deadline)) {
-		deadline += (uint64_t)timeout_ms * 10000;
-		if (hv_stimer_wait(deadline, done, ctx))
-			return 0;
-		return done(ctx) ? 0 : -ETIMEDOUT;
-	}
-	/* No reference clock: poll against the TSC. */
-	deadline = tsc_deadline_after_ns((uint64_t)timeout_ms * 1000000);
-	while (!done(ctx)) {
-		if (cpu_rdtsc() >= deadline)
-			return -ETIMEDOUT;
-		hvrt_poll();
-		cpu_pause();
-	}
-	return 0;
+	return conn.generation != w.generation ? -ENOTCONN : -ETIMEDOUT;
 }
 
 static bool version_answered(void *ctx)
@@ -318,7 +335,7 @@ static int try_version(uint32_t version)
 	struct vmbus_msg_initiate_contact msg = {
 		.header.type = VMBUS_MSG_INITIATE_CONTACT,
 		.version = version,
-		.target_vcpu = 0,
+		.target_vcpu = conn.vp,
 		.monitor_page1 = (uint64_t)(uintptr_t)conn.monitor_pages,
 		.monitor_page2 = (uint64_t)(uintptr_t)conn.monitor_pages + HVRT_PAGE_SIZE,
 	};
@@ -331,7 +348,7 @@ static int try_version(uint32_t version)
 		conn.msg_connection = VMBUS_MESSAGE_CONNECTION;
 	}
 	conn.version_answered = false;
-	int err = post_to(conn.msg_connection, &msg, sizeof(msg), true);
+	int err = post_to(conn.msg_connection, &msg, sizeof(msg), version >= VMBUS_VERSION_5_0);
 	note_step(VMBUS_STEP_POSTED, version, err);
 	if (err)
 		return err;
@@ -360,12 +377,20 @@ static int try_version(uint32_t version)
 	return 0;
 }
 
+static void disconnect_bus(void);
+
 static void shutdown_hook(void *ctx)
 {
 	(void)ctx;
 	hvrt_vmbus_disconnect();
 }
 
+/*
+ * A refusal, a post the host does not take, or a failed connection state
+ * moves down the list. No answer at all ends the attempt (-ETIMEDOUT), as in
+ * Linux: the answer names no version, so a late one would be taken for the
+ * next request's.
+ */
 static int negotiate(void)
 {
 	int err = -EPROTONOSUPPORT;
@@ -376,8 +401,10 @@ static int negotiate(void)
 			conn.version = vmbus_versions[i];
 			return 0;
 		}
+		if (err == -ETIMEDOUT)
+			return err;
 	}
-	return err == -EPROTONOSUPPORT || err == -ENOTCONN ? -EPROTONOSUPPORT : err;
+	return err == -ENOTCONN ? -EPROTONOSUPPORT : err == -EIO ? -EPROTONOSUPPORT : err;
 }
 
 /*
@@ -390,6 +417,8 @@ static int connect_bus(void)
 
 	if (!hv_synic_ready())
 		return -ENODEV;
+	conn.vp = hvrt_host()->vp_index;
+	conn.unloading = false;
 	/*
 	 * Allocated once and kept: a host that saw them in a contact may write
 	 * them until it has answered UNLOAD, and the next connection reuses them.
@@ -407,6 +436,7 @@ static int connect_bus(void)
 	note_step(VMBUS_STEP_SINT, 0, err);
 	if (err)
 		return err;
+	vmbus_events_attach(true);
 	err = negotiate();
 	if (err)
 		goto fail_sint;
@@ -425,9 +455,10 @@ static int connect_bus(void)
 	return 0;
 
 fail_unload:
-	hvrt_vmbus_disconnect();
+	disconnect_bus();
 	return err;
 fail_sint:
+	vmbus_events_attach(false);
 	hv_synic_release(VMBUS_MESSAGE_SINT);
 	return err;
 }
@@ -453,12 +484,24 @@ int vmbus_connect(void)
 
 bool vmbus_connected(void)
 {
-	return conn.connected;
+	return conn.connected && !conn.unloading;
+}
+
+uint32_t vmbus_vp(void)
+{
+	return conn.vp;
 }
 
 uint32_t vmbus_version(void)
 {
 	return conn.connected ? conn.version : 0;
+}
+
+/* Before 2.4 the host finds the channel by its bit in the guest -> host half. */
+static void set_interrupt_page_bit(uint32_t relid)
+{
+	uint32_t *half = (uint32_t *)(void *)((uint8_t *)conn.interrupt_page + VMBUS_INTERRUPT_PAGE_HALF);
+	__atomic_fetch_or(&half[relid / 32], 1u << (relid % 32), __ATOMIC_SEQ_CST);
 }
 
 void vmbus_signal_host(const struct hvrt_channel *ch)
@@ -471,14 +514,15 @@ void vmbus_signal_host(const struct hvrt_channel *ch)
 							 offsetof(struct vmbus_monitor_page, trigger_group) +
 							 (o->monitor_id / 32) * 8);
 		vmbus_capture_signal(VMBUS_CAPTURE_GUEST_TO_HOST, o->relid, 0);
+		/* Before 2.4 the host also looks for the channel's bit in the interrupt page (as Linux sets it). */
+		if (conn.version < VMBUS_VERSION_2_4)
+			set_interrupt_page_bit(o->relid);
 		__atomic_fetch_or(pending, 1u << (o->monitor_id % 32), __ATOMIC_SEQ_CST);
 		return;
 	}
 	uint32_t connection = o->connection_id;
 	if (conn.version < VMBUS_VERSION_2_4) {
-		/* Before 2.4 the host finds the channel by its bit in the guest -> host half. */
-		uint32_t *half = (uint32_t *)((uint8_t *)conn.interrupt_page + VMBUS_INTERRUPT_PAGE_HALF);
-		__atomic_fetch_or(&half[o->relid / 32], 1u << (o->relid % 32), __ATOMIC_SEQ_CST);
+		set_interrupt_page_bit(o->relid);
 		if (conn.version < VMBUS_VERSION_1_1)
 			connection = VMBUS_EVENT_CONNECTION;
 	}
@@ -502,37 +546,50 @@ uint32_t hvrt_vmbus_version(void)
 	return vmbus_version();
 }
 
-void hvrt_vmbus_disconnect(void)
+/*
+ * disconnect_bus - drivers first, then the channels, then UNLOAD
+ * Drivers quiesce their devices in remove() (a netvsc revokes its buffers
+ * before its channel closes); what is still open is closed after them.
+ * Linux sends UNLOAD only from 3.0: older hosts cannot take a new contact
+ * after it (facts 2.2), so there the bus is just left.
+ */
+static void disconnect_bus(void)
 {
-	if (!conn.connected)
-		return;
-	/* Channels first (CLOSECHANNEL, GPADL teardown), then the bus. */
-	/* A rescinded channel is freed by its close: step on first. */
-	for (struct hvrt_channel *ch = hvrt_vmbus_next(NULL), *next; ch; ch = next) {
-		next = hvrt_vmbus_next(ch);
-		if (ch->state != VMBUS_CHANNEL_OFFERED)
+	vmbus_drivers_detach_all();
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
+		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
+		if (ch && ch->state != VMBUS_CHANNEL_OFFERED && ch->state != VMBUS_CHANNEL_RELEASED)
 			hvrt_channel_close(ch);
 	}
 	conn.unload_answered = false;
-	struct vmbus_msg_header unload = { .type = VMBUS_MSG_UNLOAD };
-	int err = vmbus_post(&unload, sizeof(unload));
-	/* 0.13 hosts send no UNLOAD_RESPONSE (facts 2.3). */
-	if (!err && conn.version >= VMBUS_VERSION_1_1)
-		err = vmbus_wait(unload_answered, NULL, VMBUS_REPLY_TIMEOUT_MS);
-	if (err)
-		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "unload: %d", err);
-	vmbus_drivers_reset();
-	vmbus_offers_reset();
-	vmbus_gpadl_reset();
+	if (conn.version >= VMBUS_VERSION_3_0) {
+		struct vmbus_msg_header unload = { .type = VMBUS_MSG_UNLOAD };
+		int err = vmbus_post(&unload, sizeof(unload));
+		conn.unloading = true;
+		if (!err)
+			err = vmbus_wait(unload_answered, NULL, VMBUS_REPLY_TIMEOUT_MS);
+		if (err)
+			hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "unload: %d", err);
+	} else {
+		hvrt_log(HVRT_LOG_INFO, VMBUS_LOG, "VMBus %u.%u: no UNLOAD before 3.0", conn.version >> 16,
+			 conn.version & 0xffff);
+	}
+	vmbus_events_attach(false);
 	hv_synic_release(VMBUS_MESSAGE_SINT);
+	vmbus_offers_reset(conn.unload_answered);
+	vmbus_gpadl_reset();
 	conn.connected = false;
+	conn.unloading = false;
 	conn.version = 0;
-	/*
-	 * The next connect starts afresh (a next stage, or the app again). The
-	 * interrupt and monitor pages stay allocated: the host wrote them until
-	 * a moment ago, and they are reused.
-	 */
+	conn.generation++;
+	power_set_shutdown(NULL, NULL);
+}
+
+void hvrt_vmbus_disconnect(void)
+{
+	if (conn.connected && !conn.unloading)
+		disconnect_bus();
+	/* The next call connects afresh (a next stage, or the app again), also after a failed attempt. */
 	conn.tried = false;
 	conn.error = 0;
-	power_set_shutdown(NULL, NULL);
 }

@@ -24,11 +24,14 @@ static bool matches(const struct hvrt_vmbus_driver *drv, const struct hvrt_chann
 
 static void probe(const struct hvrt_vmbus_driver *drv, struct hvrt_channel *ch)
 {
-	if (ch->driver || ch->rescinded || !matches(drv, ch))
+	if (ch->driver || ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED || !matches(drv, ch))
 		return;
 	ch->driver = drv;
+	ch->busy++;
 	int err = drv->probe ? drv->probe(ch, drv->ctx) : 0;
-	if (err) {
+	ch->busy--;
+	/* A rescind during the probe already ran remove() (deferred work) or will: only a refusal unbinds. */
+	if (err && ch->driver == drv) {
 		ch->driver = NULL;
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "driver %s declined relid %u: %d", drv->name, ch->offer.relid, err);
 	}
@@ -49,14 +52,19 @@ void vmbus_driver_detach(struct hvrt_channel *ch)
 	if (!drv)
 		return;
 	ch->driver = NULL;
+	ch->busy++;
 	if (drv->remove)
 		drv->remove(ch, drv->ctx);
+	ch->busy--;
 }
 
-void vmbus_drivers_reset(void)
+void vmbus_drivers_detach_all(void)
 {
-	for (struct hvrt_channel *ch = hvrt_vmbus_next(NULL); ch; ch = hvrt_vmbus_next(ch))
-		vmbus_driver_detach(ch);
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
+		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
+		if (ch)
+			vmbus_driver_detach(ch);
+	}
 }
 
 int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
@@ -72,8 +80,14 @@ int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
 	if (slot == VMBUS_DRIVERS_MAX)
 		return -ENOSPC;
 	drivers.list[slot] = drv;
-	for (struct hvrt_channel *ch = hvrt_vmbus_next(NULL); ch; ch = hvrt_vmbus_next(ch))
-		probe(drv, ch);
+	if (vmbus_connect() != 0)
+		return 0; /* probed on the offers of a later connection */
+	/* By relid: a probe may wait, and the table change meanwhile. */
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
+		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
+		if (ch && !ch->probe_due)
+			probe(drv, ch);
+	}
 	return 0;
 }
 
@@ -83,10 +97,9 @@ void hvrt_vmbus_unregister(const struct hvrt_vmbus_driver *drv)
 		if (drivers.list[i] == drv)
 			drivers.list[i] = NULL;
 	}
-	if (!vmbus_connected())
-		return;
-	for (struct hvrt_channel *ch = hvrt_vmbus_next(NULL); ch; ch = hvrt_vmbus_next(ch)) {
-		if (ch->driver == drv)
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
+		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
+		if (ch && ch->driver == drv)
 			vmbus_driver_detach(ch);
 	}
 }

@@ -21,7 +21,9 @@
 
 struct gpadl_wait {
 	uint32_t handle; /* 0: free */
+	uint32_t relid;
 	bool created, torndown;
+	bool rescinded;  /* its channel went away: the host will not answer */
 	uint32_t status;
 };
 
@@ -81,12 +83,22 @@ void vmbus_gpadl_torndown_message(const void *msg, size_t len)
 
 static bool created(void *ctx)
 {
-	return ((struct gpadl_wait *)ctx)->created;
+	struct gpadl_wait *w = ctx;
+	return w->created || w->rescinded;
 }
 
 static bool torndown(void *ctx)
 {
-	return ((struct gpadl_wait *)ctx)->torndown;
+	struct gpadl_wait *w = ctx;
+	return w->torndown || w->rescinded;
+}
+
+void vmbus_gpadl_rescind(uint32_t relid)
+{
+	for (unsigned i = 0; i < GPADL_PENDING_MAX; i++) {
+		if (gpadls.wait[i].handle && gpadls.wait[i].relid == relid)
+			gpadls.wait[i].rescinded = true;
+	}
 }
 
 /* Sends the page numbers of buf: a header, then bodies. Returns 0 or a negative errno. */
@@ -131,14 +143,18 @@ static int send_pages(uint32_t relid, uint32_t handle, const void *buf, size_t p
  * vmbus_gpadl_create - describe a buffer to the host
  * @relid:  the channel it is for
  * @buf:    page aligned; @bytes a multiple of 4096
- * @handle: the new handle
+ * @handle: the new handle; on failure 0 if nothing reached the host, else
+ *          the handle the host may hold: the pages stay the host's until a
+ *          vmbus_gpadl_teardown() of it succeeds
  * Return: 0, -EINVAL, -ENOTCONN, -EBUSY (too many in flight), -ETIMEDOUT
- * (no GPADL_CREATED) or -EIO (the host refused it).
+ * (no GPADL_CREATED), -ENODEV (the channel was rescinded) or -EIO (the host
+ * refused it).
  */
 int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *handle)
 {
 	size_t pages = bytes / HVRT_PAGE_SIZE;
 
+	*handle = 0;
 	if (!buf || (uintptr_t)buf % HVRT_PAGE_SIZE || bytes == 0 || bytes % HVRT_PAGE_SIZE)
 		return -EINVAL;
 	/* range_buflen is 16 bits: 8 + 8 per page. */
@@ -149,19 +165,23 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
 	struct gpadl_wait *w = find_wait(0);
 	if (!w)
 		return -EBUSY;
-	*w = (struct gpadl_wait){ .handle = new_handle() };
+	*w = (struct gpadl_wait){ .handle = new_handle(), .relid = relid };
 	int err = send_pages(relid, w->handle, buf, pages);
 	if (!err)
 		err = vmbus_wait(created, w, VMBUS_REPLY_TIMEOUT_MS);
-	if (err) {
-		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "GPADL %#x (%zu pages) for relid %u: %d", w->handle, pages, relid, err);
-		w->handle = 0;
-		return err;
-	}
-	if (w->status != 0) {
+	if (!err && w->rescinded && !w->created)
+		err = -ENODEV;
+	if (!err && w->status != 0) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "GPADL %#x refused by the host: status %#x", w->handle, w->status);
 		w->handle = 0;
-		return -EIO;
+		return -EIO; /* refused: the host holds nothing */
+	}
+	if (err) {
+		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "GPADL %#x (%zu pages) for relid %u: %d", w->handle, pages, relid, err);
+		/* A header or body reached the host, or its answer may come late: it may hold the pages. */
+		*handle = w->handle;
+		w->handle = 0;
+		return err;
 	}
 	*handle = w->handle;
 	w->handle = 0;
@@ -169,28 +189,36 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
 }
 
 /*
- * vmbus_gpadl_teardown - ask the host to forget a GPADL
- * Return: 0, -ENOTCONN, -EBUSY or -ETIMEDOUT. Only after 0 may the pages be
- * reused: until GPADL_TORNDOWN the host may still access them.
+ * vmbus_gpadl_teardown_within - ask the host to forget a GPADL
+ * Return: 0, -ENOTCONN, -EBUSY, -ENODEV (rescinded meanwhile) or -ETIMEDOUT.
+ * Only after 0 may the pages be reused: until GPADL_TORNDOWN the host may
+ * still access them.
  */
-int vmbus_gpadl_teardown(uint32_t relid, uint32_t handle)
+int vmbus_gpadl_teardown_within(uint32_t relid, uint32_t handle, unsigned timeout_ms)
 {
 	if (!vmbus_connected())
 		return -ENOTCONN;
 	struct gpadl_wait *w = find_wait(0);
 	if (!w)
 		return -EBUSY;
-	*w = (struct gpadl_wait){ .handle = handle };
+	*w = (struct gpadl_wait){ .handle = handle, .relid = relid };
 	struct vmbus_msg_gpadl_teardown m = {
 		.header.type = VMBUS_MSG_GPADL_TEARDOWN, .child_relid = relid, .gpadl = handle,
 	};
 	int err = vmbus_post(&m, sizeof(m));
 	if (!err)
-		err = vmbus_wait(torndown, w, VMBUS_REPLY_TIMEOUT_MS);
+		err = vmbus_wait(torndown, w, timeout_ms);
+	if (!err && !w->torndown)
+		err = -ENODEV;
 	if (err)
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "GPADL %#x teardown: %d", handle, err);
 	w->handle = 0;
 	return err;
+}
+
+int vmbus_gpadl_teardown(uint32_t relid, uint32_t handle)
+{
+	return vmbus_gpadl_teardown_within(relid, handle, VMBUS_REPLY_TIMEOUT_MS);
 }
 
 /*
@@ -222,7 +250,7 @@ void vmbus_gpadl_reset(void)
 
 int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, uint32_t *handle)
 {
-	if (ch->rescinded)
+	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
 	return vmbus_gpadl_create(ch->offer.relid, buf, bytes, handle);
 }

@@ -3,6 +3,11 @@
  * time (hot-add) and emptied by RESCIND_CHANNELOFFER (hot-remove). A rescinded
  * channel keeps its relid until it is closed; then RELID_RELEASED lets the
  * host reuse it (facts 2.5).
+ *
+ * The message handlers only record: drivers are probed, and told of a
+ * rescind, from the outermost hvrt_poll() (events.c), never inside a wait of
+ * someone else's. Channel objects are never freed (vmbus.h): a released one
+ * moves to a list and every call on it fails.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +19,7 @@
 
 static struct vmbus_offers {
 	struct hvrt_channel *by_relid[VMBUS_RELID_MAX + 1];
+	struct hvrt_channel *released; /* given back: kept so no pointer dangles */
 	unsigned count;
 	uint64_t refused;
 } offers;
@@ -102,7 +108,8 @@ void vmbus_offer_message(const void *msg, size_t len)
 	}
 	offers.by_relid[o.relid] = ch;
 	offers.count++;
-	vmbus_driver_attach(ch);
+	ch->probe_due = true;
+	vmbus_work_note();
 }
 
 void vmbus_rescind_message(const void *msg, size_t len)
@@ -111,44 +118,84 @@ void vmbus_rescind_message(const void *msg, size_t len)
 	(void)len;
 
 	memcpy(&m, msg, sizeof(m));
-	struct hvrt_channel *ch = m.child_relid <= VMBUS_RELID_MAX ? offers.by_relid[m.child_relid] : NULL;
+	struct hvrt_channel *ch = vmbus_channel_by_relid(m.child_relid);
 	if (!ch || ch->rescinded) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "ignored a rescind of unknown relid %u", m.child_relid);
 		return;
 	}
 	ch->rescinded = true;
 	hvrt_log(HVRT_LOG_INFO, VMBUS_LOG, "relid %u rescinded", ch->offer.relid);
-	/* Its sub-channels cannot outlive it. */
-	if (ch->offer.sub_channel_index == 0) {
-		for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
-			struct hvrt_channel *sub = offers.by_relid[r];
-			if (sub && sub != ch && sub->primary == ch)
-				sub->primary = sub;
-		}
-	}
+	/* Nothing the host would answer for this channel is waited for any longer. */
 	vmbus_request_fail_all(ch, -ENODEV);
-	/* A callback that closes the channel must not free it under our feet. */
-	ch->in_rescind = true;
-	if (ch->on_rescind && ch->state != VMBUS_CHANNEL_OFFERED)
-		ch->on_rescind(ch, ch->ctx);
-	vmbus_driver_detach(ch);
-	ch->in_rescind = false;
-	/* Still open: the owner's hvrt_channel_close() releases it. */
-	if (ch->state == VMBUS_CHANNEL_OFFERED)
-		vmbus_channel_release(ch);
+	vmbus_gpadl_rescind(ch->offer.relid);
+	ch->probe_due = false;
+	ch->rescind_due = true;
+	vmbus_work_note();
 }
 
-void vmbus_channel_release(struct hvrt_channel *ch)
+/* Sub-channels cannot outlive their primary: they become their own. */
+static void orphan_subchannels(struct hvrt_channel *primary)
+{
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
+		struct hvrt_channel *sub = offers.by_relid[r];
+		if (sub && sub != primary && sub->primary == primary)
+			sub->primary = sub;
+	}
+}
+
+void vmbus_channel_release_if_due(struct hvrt_channel *ch)
 {
 	struct vmbus_msg_relid m = { .header.type = VMBUS_MSG_RELID_RELEASED, .child_relid = ch->offer.relid };
 
+	if (!ch->rescinded || ch->rescind_due || ch->busy || ch->state != VMBUS_CHANNEL_OFFERED)
+		return;
 	if (offers.by_relid[ch->offer.relid] == ch) {
 		offers.by_relid[ch->offer.relid] = NULL;
 		offers.count--;
 	}
+	if (ch->offer.sub_channel_index == 0)
+		orphan_subchannels(ch);
+	ch->state = VMBUS_CHANNEL_RELEASED;
+	ch->next_released = offers.released;
+	offers.released = ch;
 	if (vmbus_connected())
 		vmbus_post(&m, sizeof(m));
-	free(ch);
+}
+
+/* One channel's due work, with the channel held so no release happens under the callbacks. */
+static int channel_work(struct hvrt_channel *ch)
+{
+	int n = 0;
+
+	ch->busy++;
+	if (ch->rescind_due) {
+		ch->rescind_due = false;
+		if (ch->on_rescind && ch->state != VMBUS_CHANNEL_OFFERED)
+			ch->on_rescind(ch, ch->ctx);
+		vmbus_driver_detach(ch);
+		n++;
+	}
+	if (ch->probe_due) {
+		ch->probe_due = false;
+		vmbus_driver_attach(ch);
+		n++;
+	}
+	ch->busy--;
+	vmbus_channel_release_if_due(ch);
+	return n;
+}
+
+int vmbus_offers_work(void)
+{
+	int n = 0;
+
+	/* By relid, not by pointer: the work may change the table. */
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX && vmbus_connected(); r++) {
+		struct hvrt_channel *ch = offers.by_relid[r];
+		if (ch && (ch->rescind_due || ch->probe_due || ch->rescinded))
+			n += channel_work(ch);
+	}
+	return n;
 }
 
 struct hvrt_channel *vmbus_channel_by_relid(uint32_t relid)
@@ -156,15 +203,26 @@ struct hvrt_channel *vmbus_channel_by_relid(uint32_t relid)
 	return relid <= VMBUS_RELID_MAX ? offers.by_relid[relid] : NULL;
 }
 
-void vmbus_offers_reset(void)
+/*
+ * After UNLOAD every channel is gone on the host's side. Its ring pages are
+ * freed only if the host answered UNLOAD: otherwise it may write them yet.
+ */
+void vmbus_offers_reset(bool unload_answered)
 {
 	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
 		struct hvrt_channel *ch = offers.by_relid[r];
 		if (!ch)
 			continue;
-		vmbus_channel_free_rings(ch);
+		vmbus_request_fail_all(ch, -ENOTCONN);
+		if (unload_answered)
+			vmbus_channel_free_rings(ch);
+		ch->ring_pages = NULL;
 		free(ch->rx_buf);
-		free(ch);
+		ch->rx_buf = NULL;
+		ch->state = VMBUS_CHANNEL_RELEASED;
+		ch->rescind_due = ch->probe_due = false;
+		ch->next_released = offers.released;
+		offers.released = ch;
 		offers.by_relid[r] = NULL;
 	}
 	offers.count = 0;

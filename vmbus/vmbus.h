@@ -1,6 +1,7 @@
 /*
  * VMBus internals, one job per file:
  *   connection.c  the bus: version negotiation, control message dispatch, waits, UNLOAD
+ *   events.c      what hvrt_poll() runs for VMBus: channel events, deferred offer work
  *   offer.c       offers, the channel table, rescind and relid release
  *   gpadl.c       GPADL create and teardown
  *   channel.c     open, close, signalling, send and receive on the rings (ring.c)
@@ -29,7 +30,9 @@ enum vmbus_channel_state {
 	VMBUS_CHANNEL_OFFERED,
 	VMBUS_CHANNEL_OPENING,
 	VMBUS_CHANNEL_OPEN,
-	VMBUS_CHANNEL_BROKEN, /* the host broke a ring rule: closed, waiting for the owner's close */
+	VMBUS_CHANNEL_CLOSING,  /* hvrt_channel_close() is tearing it down: no sends, no events */
+	VMBUS_CHANNEL_BROKEN,   /* the host broke a ring rule: closed, waiting for the owner's close */
+	VMBUS_CHANNEL_RELEASED, /* rescinded and given back, or the bus went away: every call fails */
 };
 
 #define VMBUS_REQUESTS_MAX 8u
@@ -42,13 +45,22 @@ struct vmbus_request_slot {
 	bool done;
 };
 
+/*
+ * A channel object lives as long as the program: after a rescind or a
+ * disconnect it stays, RELEASED, so a pointer an app or driver still holds
+ * never dangles (calls on it fail). Its rings and buffers are freed at close.
+ */
 struct hvrt_channel {
 	struct hvrt_vmbus_offer offer;
 	enum vmbus_channel_state state;
 	bool rescinded;
-	bool in_rescind; /* its rescind callbacks are running */
+	bool rescind_due; /* its on_rescind and driver remove have yet to run (vmbus_poll) */
+	bool probe_due;   /* drivers have yet to see it (vmbus_poll) */
 	bool polled;
+	bool draining;
+	unsigned busy;    /* calls of ours in progress on it (waits, callbacks): not released meanwhile */
 	struct hvrt_channel *primary;
+	struct hvrt_channel *next_released;
 
 	/* rings: one allocation, the GPADL covers both */
 	void *ring_pages;
@@ -69,7 +81,6 @@ struct hvrt_channel {
 	const struct hvrt_vmbus_driver *driver;
 	uint64_t next_trans_id;
 	struct vmbus_request_slot requests[VMBUS_REQUESTS_MAX];
-	bool draining;
 };
 
 /* --- connection.c --- */
@@ -78,19 +89,32 @@ struct hvrt_channel {
 int vmbus_connect(void);
 bool vmbus_connected(void);
 uint32_t vmbus_version(void);
+/* The VP that takes VMBus interrupts (the boot CPU's). */
+uint32_t vmbus_vp(void);
 /* Posts a channel message to the host's message connection. Returns 0 or a negative errno. */
 int vmbus_post(const void *msg, size_t len);
 /*
- * Runs hvrt_poll() and halts until done(ctx) or timeout_ms passed. Returns 0
- * or -ETIMEDOUT; -ENOTCONN when the bus went away meanwhile.
+ * Runs hvrt_poll() and halts until done(ctx) or timeout_ms passed. Returns 0,
+ * -ETIMEDOUT, or -ENOTCONN when the bus was disconnected meanwhile.
  */
 int vmbus_wait(bool (*done)(void *ctx), void *ctx, unsigned timeout_ms);
 /* Reference time now (100 ns), 0 without a Hyper-V clock. */
 uint64_t vmbus_now(void);
 /* Signals the host for a channel: monitor page, interrupt page (< 2.4) or HvSignalEvent. */
 void vmbus_signal_host(const struct hvrt_channel *ch);
+/* The relid a control message is about (0: none). */
+uint32_t vmbus_msg_relid(const void *msg, size_t len);
 /* The log prefix */
 #define VMBUS_LOG "vmbus"
+
+/* --- events.c: work deferred to hvrt_poll() --- */
+
+/* The host signalled relid (from the SINT2 event handler): its channel is read from the next poll. */
+void vmbus_event_note(uint32_t relid);
+/* Offers, rescinds or releases wait (run from the outermost poll only). */
+void vmbus_work_note(void);
+/* Installs (true) or removes the poll hook and forgets pending events. */
+void vmbus_events_attach(bool on);
 
 /* --- offer.c --- */
 
@@ -98,19 +122,28 @@ void vmbus_signal_host(const struct hvrt_channel *ch);
 void vmbus_offer_message(const void *msg, size_t len);
 void vmbus_rescind_message(const void *msg, size_t len);
 struct hvrt_channel *vmbus_channel_by_relid(uint32_t relid);
-/* Releases a rescinded channel once it is closed (RELID_RELEASED, frees it). */
-void vmbus_channel_release(struct hvrt_channel *ch);
-/* Forgets every channel without messages (after UNLOAD or a reset of the bus). */
-void vmbus_offers_reset(void);
-/* Runs the rescind callbacks and driver removals that are due (from hvrt_poll). */
-void vmbus_offers_poll(void);
+/* The deferred work: probes, rescind callbacks, releases. Returns how much was done. */
+int vmbus_offers_work(void);
+/* Releases what is due: a rescinded channel that is closed and not in use. */
+void vmbus_channel_release_if_due(struct hvrt_channel *ch);
+/* Marks every channel RELEASED and empties the table (after UNLOAD); unload_answered: pages may go. */
+void vmbus_offers_reset(bool unload_answered);
 
 /* --- gpadl.c --- */
 
+/*
+ * Creates a GPADL. On failure *handle is 0 when nothing reached the host;
+ * otherwise the host may hold the pages: free them only after a successful
+ * vmbus_gpadl_teardown(*handle).
+ */
 int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *handle);
 int vmbus_gpadl_teardown(uint32_t relid, uint32_t handle);
+/* The same with its own timeout (a rescinded channel's host may never answer). */
+int vmbus_gpadl_teardown_within(uint32_t relid, uint32_t handle, unsigned timeout_ms);
 void vmbus_gpadl_created_message(const void *msg, size_t len);
 void vmbus_gpadl_torndown_message(const void *msg, size_t len);
+/* Ends the waits of a rescinded relid's GPADLs (-ENODEV). */
+void vmbus_gpadl_rescind(uint32_t relid);
 void vmbus_gpadl_reset(void);
 /* Tests: posts a hand-built GPADL message and waits for GPADL_CREATED of handle. */
 int vmbus_gpadl_post_raw(uint32_t handle, const void *msg, size_t len, unsigned timeout_ms);
@@ -119,12 +152,10 @@ int vmbus_gpadl_post_raw(uint32_t handle, const void *msg, size_t len, unsigned 
 
 void vmbus_open_result_message(const void *msg, size_t len);
 void vmbus_modify_response_message(const void *msg, size_t len);
-/* The host signalled relid: read what waits on it. */
+/* The host signalled relid: read what waits on it (from vmbus_poll). */
 void vmbus_channel_event(uint32_t relid);
 /* Closes the channel's rings after a ring rule was broken (logs why). */
 void vmbus_channel_break(struct hvrt_channel *ch, const char *why, int err);
-/* Reads and dispatches what waits on an open channel. */
-void vmbus_channel_drain(struct hvrt_channel *ch);
 void vmbus_channel_free_rings(struct hvrt_channel *ch);
 
 /* --- request.c --- */
@@ -139,6 +170,7 @@ void vmbus_request_fail_all(struct hvrt_channel *ch, int err);
 void vmbus_driver_attach(struct hvrt_channel *ch);
 /* A rescind: the holder's remove(). */
 void vmbus_driver_detach(struct hvrt_channel *ch);
-void vmbus_drivers_reset(void);
+/* Every driver's remove() on every channel it holds (before a disconnect). */
+void vmbus_drivers_detach_all(void);
 
 #endif

@@ -35,10 +35,16 @@ const char *hvrt_vmbus_class_name(const struct hvrt_guid *class_id);
  * Connects if not yet connected: INITIATE_CONTACT from 5.3 down to 0.13, then
  * REQUESTOFFERS until ALLOFFERS_DELIVERED. Returns 0, -ENODEV (no Hyper-V
  * SynIC), -EPROTONOSUPPORT (every version refused), -ETIMEDOUT (no answer) or
- * another negative errno. A failure is remembered: later calls return it.
+ * another negative errno. A failure is remembered: later calls return it at
+ * once, until hvrt_vmbus_disconnect() clears it.
  */
 int hvrt_vmbus_connect(void);
-/* Closes every channel, tears down every GPADL and sends UNLOAD. */
+/*
+ * Runs every driver's remove(), closes every open channel (and its ring
+ * GPADL; an app's own GPADLs are its to tear down first), sends UNLOAD (3.0+)
+ * and waits for UNLOAD_RESPONSE. Every channel is then dead: calls on it fail.
+ * Also clears a remembered connection failure.
+ */
 void hvrt_vmbus_disconnect(void);
 /* The negotiated version (major << 16 | minor), 0 when not connected. */
 uint32_t hvrt_vmbus_version(void);
@@ -61,6 +67,11 @@ struct hvrt_vmbus_offer {
 	uint8_t user_defined[120];
 };
 
+/*
+ * A channel. Its object lives as long as the program: after a rescind (once
+ * closed) or a disconnect every call on it fails (-ENODEV, -ENOTCONN), but the
+ * pointer never dangles. Each offer costs about 700 bytes for good.
+ */
 struct hvrt_channel;
 
 /* Channels in relid order: NULL gives the first; returns NULL after the last. Connects first. */
@@ -89,7 +100,8 @@ struct hvrt_channel_config {
 	uint32_t send_ring_bytes;   /* guest -> host data area, multiple of 4096 (0: 16 KiB) */
 	uint32_t recv_ring_bytes;   /* host -> guest data area (0: 16 KiB) */
 	uint32_t max_packet_bytes;  /* largest packet accepted from the host (0: 4096 + 64) */
-	uint32_t target_vp;         /* VP that takes the channel's interrupts (0: the boot CPU) */
+	uint32_t target_vp;         /* VP that takes its interrupts: the boot CPU's, hvrt_host()->vp_index
+				       (no SMP yet: anything else is -EINVAL) */
 	const void *user_data;      /* OPENCHANNEL user data, up to 120 bytes */
 	size_t user_data_len;
 	/* Runs from hvrt_poll() for each packet that is not a completion of hvrt_channel_request. */
@@ -104,16 +116,25 @@ struct hvrt_channel_config {
 /*
  * Allocates the rings, creates their GPADL and opens the channel. Returns 0,
  * -EBUSY (open), -ENODEV (rescinded), -EINVAL (bad config), -ENOMEM,
- * -ETIMEDOUT, or -EIO (the host refused the open).
+ * -ENOTCONN, -ETIMEDOUT, or -EIO (the host refused the open). A rescind can
+ * arrive while it waits: the driver's remove() may then run before its
+ * probe() returns.
  */
 int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg);
-/* CLOSECHANNEL, GPADL teardown, frees the rings. A rescinded channel is then released. */
+/*
+ * CLOSECHANNEL, GPADL teardown, frees the rings; a primary's open sub-channels
+ * are closed first. A rescinded channel is then released (RELID_RELEASED).
+ * Closing a closed channel does nothing.
+ */
 void hvrt_channel_close(struct hvrt_channel *ch);
 
 /*
  * Sends an in-band packet. want_completion sets the completion-requested flag.
  * Returns 0, -EAGAIN (ring full: nothing sent), -EMSGSIZE, -ENOTCONN (not
- * open) or -EIO (the channel broke and was closed).
+ * open), -ENODEV (rescinded) or -EIO (the channel broke and was closed).
+ * Transaction ids: take them from hvrt_channel_next_trans_id() when the
+ * channel also carries hvrt_channel_request(), whose completions are matched
+ * by id alone.
  */
 int hvrt_channel_send(struct hvrt_channel *ch, const void *data, size_t len, uint64_t trans_id,
 		      bool want_completion);
@@ -126,8 +147,10 @@ struct hvrt_buffer {
 	uint32_t len;
 };
 /*
- * Sends a GPA-direct packet (type 9): each buffer becomes one multi-page range
- * (at most 32 pages each, 64 ranges), then the in-band data.
+ * Sends a GPA-direct packet (type 9): each buffer becomes one multi-page range,
+ * then the in-band data. The ranges take at most 1 KiB: 8 bytes a range plus
+ * 8 a page, so 64 single-page buffers, or one buffer of up to 127 pages.
+ * Returns as hvrt_channel_send(), and -EMSGSIZE past that.
  */
 int hvrt_channel_send_gpa(struct hvrt_channel *ch, const struct hvrt_buffer *bufs, unsigned count,
 			  const void *data, size_t len, uint64_t trans_id, bool want_completion);
@@ -141,15 +164,18 @@ int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned t
 /*
  * Copies the next packet out (polled channels, or from on_packet for more).
  * Returns its payload length, -EAGAIN (none), -EMSGSIZE (buf too small: the
- * packet stays), -ENOTCONN or -EIO (a malformed packet: the channel is closed).
- * pkt->payload and raw point into buf.
+ * packet stays, pkt->raw_len says how much buf must hold), -ENOTCONN or -EIO
+ * (a malformed packet: the channel is closed). pkt->payload and raw point
+ * into buf.
  */
 int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_packet *pkt);
 
 /*
  * Sends req in-band with a completion requested and waits for the completion
  * with the same transaction id. Returns the response length (copied into
- * resp, at most cap), -ETIMEDOUT, or a send error.
+ * resp, at most cap), -ETIMEDOUT, -ENODEV (rescinded meanwhile), -EOPNOTSUPP
+ * (a polled channel: nothing would read the completion), -EDEADLK (from this
+ * channel's own on_packet, for the same reason), or a send error.
  */
 int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, void *resp, size_t cap,
 			 unsigned timeout_ms);
@@ -157,13 +183,21 @@ int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, v
 /* A transaction id not in use on this channel (never 0). */
 uint64_t hvrt_channel_next_trans_id(struct hvrt_channel *ch);
 
-/* GPADLs of the app's own (netvsc-style shared buffers), page aligned. Returns 0 and the handle. */
+/*
+ * GPADLs of the app's own (netvsc-style shared buffers), page aligned. Returns
+ * 0 and the handle. On failure *handle is 0 if the host got nothing; else the
+ * host may hold the pages: reuse them only after a teardown of that handle
+ * returned 0.
+ */
 int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, uint32_t *handle);
 int hvrt_channel_gpadl_teardown(struct hvrt_channel *ch, uint32_t handle);
 
 /* The sub-channel with that index, once the host offered it, or NULL. */
 struct hvrt_channel *hvrt_channel_subchannel(struct hvrt_channel *primary, uint16_t index);
-/* MODIFYCHANNEL (VMBus 4.1+): interrupts to another VP. Returns 0, -EOPNOTSUPP, -ETIMEDOUT or -EIO. */
+/*
+ * MODIFYCHANNEL (VMBus 4.1+): interrupts to another VP. Returns 0,
+ * -EOPNOTSUPP, -EINVAL (not the boot CPU: no SMP yet), -ETIMEDOUT or -EIO.
+ */
 int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp);
 
 /* --- drivers --- */
@@ -173,7 +207,7 @@ struct hvrt_vmbus_driver {
 	struct hvrt_guid class_id;
 	/* A channel of the class was offered (primary only unless subchannels). Return 0 to take it. */
 	int (*probe)(struct hvrt_channel *ch, void *ctx);
-	/* The channel was rescinded, or the driver unregistered: close it. */
+	/* The channel was rescinded, the driver unregistered, or the bus disconnects: close it. */
 	void (*remove)(struct hvrt_channel *ch, void *ctx);
 	void *ctx;
 	bool subchannels;
