@@ -621,6 +621,36 @@ static void test_sleep_runs_callbacks(void **state)
 	assert_true(hv_sim_now(&sim) * 100 <= deadline + 1000);
 }
 
+/* A callback that sleeps itself, inside a sleep: stimer 0 is re-armed for its shorter deadline. */
+static void nested_sleep(void *ctx, const struct hvrt_stimer_event *ev)
+{
+	uint64_t *until = ctx;
+	(void)ev;
+	sim.clock->sleep_until_ns(*until);
+}
+
+/*
+ * After the nested sleep the outer one must arm stimer 0 for its own
+ * deadline again: before, it remembered its deadline in its own frame and
+ * was woken only by the LAPIC backstop, 10 ms late (the review's finding).
+ */
+static void test_sleep_nested_rearms(void **state)
+{
+	(void)state;
+	start();
+	up();
+	uint64_t now = hv_sim_now(&sim);
+	uint64_t inner = (now + 2 * MS) * 100;
+	assert_int_equal(hvrt_stimer_start(1, 5, false, now + MS, nested_sleep, &inner), 0);
+	uint64_t deadline = (now + 4 * MS) * 100;
+	sim.clock->sleep_until_ns(deadline);
+	uint64_t end = hv_sim_now(&sim) * 100;
+	assert_true(end >= deadline);
+	assert_true(end <= deadline + 1000);
+	assert_int_equal(sim.lapic_fires, 0);
+	assert_int_equal(sim.stimer[0].fired, 2);
+}
+
 /* No stimers: the LAPIC timer alone wakes the sleep, at the deadline or just after. */
 static void test_sleep_without_stimers(void **state)
 {
@@ -781,6 +811,7 @@ int main(void)
 		T(test_sleep_irqs_off),
 		T(test_sleep_lost_expiry),
 		T(test_sleep_runs_callbacks),
+		T(test_sleep_nested_rearms),
 		T(test_sleep_without_stimers),
 		T(test_sleep_busy_wait),
 		T(test_sleep_while_extrapolated),

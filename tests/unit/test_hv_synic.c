@@ -604,6 +604,32 @@ static void test_events_across_words(void **state)
 	assert_int_equal(hv_synic_poll(), 0);
 }
 
+/* An event handler that gives its SINT up (a VMBus disconnect from a callback). */
+static void on_event_release(void *ctx, unsigned sint, unsigned flag)
+{
+	on_event(ctx, sint, flag);
+	hv_synic_release(sint);
+}
+
+static const struct hv_sint_ops release_ops = { .message = on_message, .event = on_event_release, .ctx = &rec };
+
+/*
+ * The flags after the one whose handler released the SINT go nowhere: the
+ * owner is gone, and calling its (or a NULL) handler would be a crash.
+ */
+static void test_events_owner_released_meanwhile(void **state)
+{
+	(void)state;
+	start();
+	up();
+	assert_int_equal(hv_synic_claim(2, &release_ops), 0);
+	assert_true(hv_sim_set_event(&sim, 2, 3));
+	assert_true(hv_sim_set_event(&sim, 2, 4));
+	hv_synic_poll();
+	assert_int_equal(rec.events, 1);
+	assert_int_equal(rec.event_flag[0], 3);
+}
+
 /*
  * The host sets flags while the owner handles flag 0: flag 1 (in the word
  * already taken) waits for the next poll, flag 70 (a word not yet read) is
@@ -730,6 +756,7 @@ int main(void)
 		T(test_message_waits_for_claim),
 		T(test_unowned_message_dropped_once),
 		T(test_events_across_words),
+		T(test_events_owner_released_meanwhile),
 		T(test_events_set_meanwhile),
 		T(test_events_not_taken),
 		T(test_auto_eoi_not_eoid),
