@@ -199,6 +199,10 @@ for kind in ("gen1-elf", "gen2-efi"):
                       [NO_HV, r"^hypervisor present       yes$", r'^vendor                   "TCGTCGTCGTCG"$',
                        r"^not Hyper-V: no hypercalls, SynIC, reference time or VMBus$"],
                       OK, forbid=[r"error:", r"warning:"]))
+    # lsvmbus asks for VMBus: -ENODEV (19), said once by the runtime and once by the app, exit 1.
+    CASES.append(case("lsvmbus-no-hyperv/" + kind, kind, "lsvmbus",
+                      [NO_HV, r"^hvrt: vmbus: warning: not connected: error -19$", r"^lsvmbus: no VMBus \(error -19\)$"],
+                      (1 << 1) | 1, forbid=[r"error:", r"VMBus version"]))
 
 # The memory-map case needs its argument in the image's boot path: gen2-img has no command line.
 for c in CASES:
