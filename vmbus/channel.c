@@ -93,9 +93,9 @@ static void abandon_rings(struct hvrt_channel *ch, const char *why)
 /*
  * Hard-won (Linux's history): a host does not answer for a rescinded channel,
  * although the facts have the guest tear its GPADLs down. So the teardown is
- * still sent, but waited for briefly; unanswered, the pages are abandoned.
+ * still sent, but waited for briefly (VMBUS_RESCINDED_TEARDOWN_MS);
+ * unanswered, the pages are abandoned.
  */
-#define RESCINDED_TEARDOWN_MS 100u
 
 /*
  * close_rings - CLOSECHANNEL, then the ring GPADL's teardown, then the pages
@@ -109,7 +109,7 @@ static void close_rings(struct hvrt_channel *ch)
 	if (ch->ring_pages && vmbus_connected()) {
 		vmbus_post(&close, sizeof(close));
 		int err = vmbus_gpadl_teardown_within(ch->offer.relid, ch->ring_gpadl,
-						      ch->rescinded ? RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS);
+						      ch->rescinded ? VMBUS_RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS);
 		if (err)
 			abandon_rings(ch, "no GPADL_TORNDOWN");
 	}
@@ -148,7 +148,7 @@ static void undo_open(struct hvrt_channel *ch, uint32_t gpadl, bool posted_open)
 		vmbus_post(&close, sizeof(close));
 	}
 	if (gpadl && vmbus_gpadl_teardown_within(ch->offer.relid, gpadl,
-						 ch->rescinded ? RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS) != 0)
+						 ch->rescinded ? VMBUS_RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS) != 0)
 		abandon_rings(ch, "its GPADL is not torn down");
 	vmbus_channel_free_rings(ch);
 	free(ch->rx_buf);
@@ -468,6 +468,14 @@ static int read_one(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_
 	}
 	if (n < 0)
 		return n;
+	/*
+	 * A type VMBus does not define is a broken host (issue 5's test device
+	 * sends one on purpose): the channel cannot be trusted to be in step.
+	 */
+	if (rp.desc.type == VMBUS_PACKET_INVALID || rp.desc.type > VMBUS_PACKET_ADDITIONAL_DATA) {
+		vmbus_channel_break(ch, "the host sent a packet of unknown type", -EIO);
+		return -EIO;
+	}
 	struct vmbus_ring_piece piece = { buf, rp.len };
 	vmbus_capture_packet(VMBUS_CAPTURE_HOST_TO_GUEST, ch->offer.relid, &ch->offer.class_id, &piece, 1);
 	pkt->type = rp.desc.type;

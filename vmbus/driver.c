@@ -79,8 +79,14 @@ int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
 	}
 	if (slot == VMBUS_DRIVERS_MAX)
 		return -ENOSPC;
+	/*
+	 * Connect first: the offers that come meanwhile are probed by the
+	 * drivers already there, and then by this one here, once each. Offers
+	 * still due for probing get it from the poll with everyone else.
+	 */
+	int connected = vmbus_connect();
 	drivers.list[slot] = drv;
-	if (vmbus_connect() != 0)
+	if (connected != 0)
 		return 0; /* probed on the offers of a later connection */
 	/* By relid: a probe may wait, and the table change meanwhile. */
 	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {

@@ -67,7 +67,12 @@ static int vmbus_poll(void)
 	int n = 0;
 
 	events.depth++;
-	if (events.any)
+	/*
+	 * An outer frame clears any before it dispatches what it saw, so a
+	 * nested frame (a wait inside a callback) always scans: the bits its
+	 * caller has not reached are still set, and only it can take them now.
+	 */
+	if (events.any || events.depth > 1)
 		n += take_events();
 	if (events.work_due && events.depth == 1) {
 		events.work_due = false;

@@ -248,14 +248,36 @@ void vmbus_gpadl_reset(void)
 	memset(gpadls.wait, 0, sizeof(gpadls.wait));
 }
 
+/*
+ * The app's GPADLs are counted on their channel: a rescinded channel's relid
+ * is released only once they are torn down (facts 2.5), and the channel is
+ * held while one is made, so a rescind meanwhile cannot release it.
+ */
 int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, uint32_t *handle)
 {
+	*handle = 0;
 	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
-	return vmbus_gpadl_create(ch->offer.relid, buf, bytes, handle);
+	ch->busy++;
+	int err = vmbus_gpadl_create(ch->offer.relid, buf, bytes, handle);
+	if (*handle)
+		ch->gpadls++; /* made, or maybe held by the host: the app tears it down either way */
+	ch->busy--;
+	vmbus_channel_release_if_due(ch);
+	return err;
 }
 
+/* A rescinded channel's host may not answer (channel.c): it gets 100 ms, and the handle counts as gone. */
 int hvrt_channel_gpadl_teardown(struct hvrt_channel *ch, uint32_t handle)
 {
-	return vmbus_gpadl_teardown(ch->offer.relid, handle);
+	if (ch->state == VMBUS_CHANNEL_RELEASED)
+		return -ENODEV;
+	ch->busy++;
+	int err = vmbus_gpadl_teardown_within(ch->offer.relid, handle,
+					      ch->rescinded ? VMBUS_RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS);
+	if ((err == 0 || ch->rescinded) && ch->gpadls)
+		ch->gpadls--;
+	ch->busy--;
+	vmbus_channel_release_if_due(ch);
+	return err;
 }

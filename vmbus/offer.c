@@ -147,7 +147,8 @@ void vmbus_channel_release_if_due(struct hvrt_channel *ch)
 {
 	struct vmbus_msg_relid m = { .header.type = VMBUS_MSG_RELID_RELEASED, .child_relid = ch->offer.relid };
 
-	if (!ch->rescinded || ch->rescind_due || ch->busy || ch->state != VMBUS_CHANNEL_OFFERED)
+	/* Facts 2.5: closed, its GPADLs torn down, and only then RELID_RELEASED. */
+	if (!ch->rescinded || ch->rescind_due || ch->busy || ch->gpadls || ch->state != VMBUS_CHANNEL_OFFERED)
 		return;
 	if (offers.by_relid[ch->offer.relid] == ch) {
 		offers.by_relid[ch->offer.relid] = NULL;

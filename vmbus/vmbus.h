@@ -25,6 +25,8 @@
 #define VMBUS_VERSION_TIMEOUT_MS 1000u
 #define VMBUS_OFFERS_TIMEOUT_MS 5000u
 #define VMBUS_REPLY_TIMEOUT_MS 5000u /* GPADL, open, unload, modify */
+/* A rescinded channel's host may never answer a GPADL teardown (channel.c). */
+#define VMBUS_RESCINDED_TEARDOWN_MS 100u
 
 enum vmbus_channel_state {
 	VMBUS_CHANNEL_OFFERED,
@@ -59,6 +61,7 @@ struct hvrt_channel {
 	bool polled;
 	bool draining;
 	unsigned busy;    /* calls of ours in progress on it (waits, callbacks): not released meanwhile */
+	unsigned gpadls;  /* the app's GPADLs the host may hold: the relid is released only after them */
 	struct hvrt_channel *primary;
 	struct hvrt_channel *next_released;
 

@@ -88,7 +88,7 @@ static void out_number(struct fmt_out *o, uint64_t v, const struct num_spec *spe
  * hvrt_vsnprintf - format into a bounded buffer
  * @buf:  destination, NUL-terminated when size > 0
  * @size: bytes available at buf
- * @fmt:  format: %d %i %u %x %X %p %s %c %%, flags '-' '0', width (or *),
+ * @fmt:  format: %d %i %u %x %X %p %s %c %%, flags '-' '0' '#', width (or *),
  *        precision for %s (or .*), length modifiers hh h l ll z
  * Return: the length the complete output has, as snprintf does.
  */
@@ -103,11 +103,14 @@ int hvrt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		p++;
 		struct num_spec spec = { .base = 10, .prefix = "" };
+		bool alternate = false;
 		for (;; p++) {
 			if (*p == '-')
 				spec.left = true;
 			else if (*p == '0')
 				spec.zero_pad = true;
+			else if (*p == '#')
+				alternate = true;
 			else
 				break;
 		}
@@ -185,6 +188,9 @@ int hvrt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				uv = (unsigned short)uv;
 			spec.base = *p == 'u' ? 10 : 16;
 			spec.upper = *p == 'X';
+			/* '#' as in C: 0x before a non-zero hexadecimal number, nothing before 0. */
+			if (alternate && spec.base == 16 && uv != 0)
+				spec.prefix = spec.upper ? "0X" : "0x";
 			out_number(&o, uv, &spec);
 			break;
 		case 'p':

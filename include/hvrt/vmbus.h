@@ -91,7 +91,8 @@ struct hvrt_packet {
 	uint16_t flags;       /* bit 0: the sender wants a completion */
 	uint64_t trans_id;
 	const void *payload;  /* after the descriptor and any ranges */
-	uint32_t payload_len;
+	uint32_t payload_len; /* to the packet's end: VMBus carries no byte length, so the sender's padding
+				 to 8 bytes is included; device protocols carry their own lengths */
 	const void *raw;      /* the whole packet, descriptor first (for transfer-page ranges) */
 	uint32_t raw_len;
 };

@@ -324,6 +324,11 @@ static void send_msg(struct vmbus_sim *vs, const void *msg, size_t len)
 	m->sint = vs->sint;
 	m->len = (uint32_t)len;
 	memcpy(m->bytes, msg, len);
+	if (vs->edit) {
+		vs->edit(vs->edit_ctx, vs, m->bytes, &m->len);
+		if (m->len > VMBUS_MESSAGE_MAX)
+			fail_msg("vmbus_sim: the edit hook made a %u-byte message", m->len);
+	}
 	outbox_flush(vs);
 }
 

@@ -206,7 +206,8 @@
  *    a stalled host (vmbus_sim_stall), rescind (vmbus_sim_rescind), lying
  *    packets and indices (vmbus_sim_send_desc/_raw, vmbus_sim_set_write_index),
  *    completions nobody asked for (vmbus_sim_send), a full message queue
- *    (hv_sim's fault.post_busy: INSUFFICIENT_BUFFERS for n posts).
+ *    (hv_sim's fault.post_busy: INSUFFICIENT_BUFFERS for n posts), any host
+ *    message rewritten on its way out (vs->edit).
  *
  * Records
  *  - every control message and ring packet both ways, and every signal, go
@@ -484,6 +485,15 @@ struct vmbus_sim {
 	/* capture hook: every message, packet and signal, both ways */
 	void (*trace)(void *ctx, unsigned dir, unsigned kind, uint32_t relid, const void *bytes, size_t len);
 	void *trace_ctx;
+	/*
+	 * A lying host (added for the guest's tests, test_vmbus_offers.c): sees
+	 * every host -> guest channel message as it is queued and may rewrite it
+	 * in place, up to VMBUS_MESSAGE_MAX bytes (*len may change). The log and
+	 * the trace see the message as rewritten, as the guest does; the host's
+	 * own state keeps what it meant to send.
+	 */
+	void (*edit)(void *ctx, struct vmbus_sim *vs, uint8_t *msg, uint32_t *len);
+	void *edit_ctx;
 
 	/* connection */
 	bool connected;

@@ -98,6 +98,15 @@ static void test_width_flags(void **state)
 	SAME("[%5d]", -42);
 	SAME("[%-5d]", -42);
 	IS("[42   ]", "[%-05d]", 42); /* '-' beats '0' */
+	/* '#': 0x before a non-zero hexadecimal number, inside the padding as C puts it */
+	SAME("[%#x]", 0xdeadbeefu);
+	SAME("[%#x]", 0u);
+	SAME("[%#X]", 255u);
+	SAME("[%#10x]", 0x1fu);
+	SAME("[%-#10x]", 0x1fu);
+	SAME("[%#010x]", 0x1fu);
+	SAME("[%#lx]", 0x123456789abcdefUL);
+	SAME("[%#x] %d", 0x10u, 7); /* the next argument is not shifted */
 	IS("[42   ]", "[%0-5d]", 42);
 	IS("[-42  ]", "[%-05d]", -42);
 	SAME("[%1d]", 12345);
