@@ -40,6 +40,8 @@ lines, which linux_posts() reads: LINUX_POSTS.
 """
 
 import difflib
+import os
+import sys
 import re
 
 # VMBus control message types (the channel message header's first field).
@@ -252,6 +254,58 @@ _GPADL_PAGES = (1, 26, 27, 300)
 HVRT_GPADL_BODIES = sum(max(0, -(-(n - 26) // 28)) for n in _GPADL_PAGES)
 
 
+def _decoded_capture(output):
+    """tools/vmbus-capture.py's text for the capture dumped in output (QEMU's trace lines cut out first:
+    they can land inside a base64 line), or raises RuntimeError with the decoder's complaint."""
+    import subprocess
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from run import TRACE_LINE  # noqa: E402
+    clean = TRACE_LINE.sub("", output)
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "vmbus-capture.py")
+    p = subprocess.run([sys.executable, tool, "-"], input=clean, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("vmbus-capture.py failed: " + (p.stderr.strip() or p.stdout.strip()))
+    return p.stdout
+
+
+# What the decoded capture of vmbustest must hold, in this order (each a regex on one record's line).
+CAPTURE_ORDER = [
+    r"g->h .*control INITIATE_CONTACT \(14\) version 5\.3",
+    r"g->h .*control INITIATE_CONTACT \(14\) version 4\.1",
+    r"h->g .*control VERSION_RESPONSE \(15\) version_supported 0",
+    r"g->h .*control INITIATE_CONTACT \(14\) version 4\.0",
+    r"h->g .*control VERSION_RESPONSE \(15\) version_supported 1",
+    r"g->h .*control REQUESTOFFERS \(3\)",
+    r"h->g .*control ALLOFFERS_DELIVERED \(4\)",
+    r"g->h .*control GPADL_HEADER \(8\)",
+    r"g->h .*control GPADL_BODY \(9\)",
+    r"h->g .*control GPADL_CREATED \(10\)",
+    r"g->h .*control GPADL_TEARDOWN \(11\)",
+    r"h->g .*control GPADL_TORNDOWN \(12\)",
+    r"g->h .*control UNLOAD \(16\)",
+    r"h->g .*control UNLOAD_RESPONSE \(17\)",
+]
+
+
+def _capture_matches(output):
+    """None if the decoded capture shows the exchange in order, else why not."""
+    try:
+        text = _decoded_capture(output)
+    except RuntimeError as e:
+        return str(e)
+    lines = text.splitlines()
+    at = 0
+    for pattern in CAPTURE_ORDER:
+        while at < len(lines) and not re.search(pattern, lines[at]):
+            at += 1
+        if at == len(lines):
+            return "the decoded capture lacks /%s/ (in order); it has %d lines" % (pattern, len(lines))
+        at += 1
+    if not re.search(r"^\d+ records, 0 dropped", text, re.M):
+        return "the capture dropped records: " + text.splitlines()[-1]
+    return None
+
+
 def _hvrt_matches_linux(result):
     """vmbustest's control messages against Linux's: the connection the same as Linux's, twice."""
     got = control_summary(vmbus_trace(result.output))
@@ -272,7 +326,7 @@ def _hvrt_matches_linux(result):
     if got[-len(tail):] != tail:
         return control_diff(tail, got[-len(tail):], expected_name="linux (unload, connect, unload)",
                             got_name="vmbustest (end)")
-    return None
+    return _capture_matches(result.output)
 
 
 def make_cases(case):
@@ -297,7 +351,7 @@ def make_cases(case):
         # QEMU's trace must show in full, a dropped one, and UNLOAD both on request and at exit.
         case("vmbustest/gen1-elf", "build/tests/images/vmbustest/vmbustest.elf",
              [r"^PASS connect: error 0, version 4\.0", r"^PASS offers: ", r"^PASS gpadl: ",
-              r"^PASS gpadl-dropped: ", r"^PASS reconnect: ", r"^vmbustest: 5 passed, 0 failed$",
+              r"^PASS gpadl-dropped: ", r"^PASS reconnect: ", r"^PASS capture: ", r"^vmbustest: 6 passed, 0 failed$",
               r"^vmbus-connect-time: "],
              extra=["-trace", "vmbus_*"], forbid=[r"^FAIL ", r"error:", r"message delivery fatal failure"],
              check=_hvrt_matches_linux),

@@ -1,8 +1,8 @@
 /*
  * vmbustest: hvrt's VMBus core against the nested real host (KVM's Hyper-V
  * and QEMU 7.2's VMBus server, test-hosts.md section 2). Run by
- * tests/nested/vmbus_hvrt_cases.py with -trace 'vmbus_*', which also checks
- * what QEMU saw. Each check prints one "PASS name: ..." or "FAIL name: ..."
+ * tests/nested/vmbus_cases.py with -trace 'vmbus_*', which also checks
+ * what QEMU saw and decodes the capture dumped at the end. Each check prints one "PASS name: ..." or "FAIL name: ..."
  * line; the exit status is the number of failures.
  *
  * QEMU offers no devices, so this covers the connection (the fallback from
@@ -130,10 +130,19 @@ static void check_reconnect(void)
 
 int main(void)
 {
+	/* Everything from the first contact on is recorded; the case decodes the dump with tools/vmbus-capture.py. */
+	int cap = hvrt_vmbus_capture_start(256 * 1024);
+	if (cap)
+		result(0, "capture", "hvrt_vmbus_capture_start: %d", cap);
 	check_connect();
 	check_gpadls();
 	check_gpadl_dropped();
 	check_reconnect();
+	if (cap == 0) {
+		fflush(stdout);
+		int err = hvrt_vmbus_capture_dump();
+		result(err == 0, "capture", "dumped: %d", err);
+	}
 	printf("vmbustest: %u passed, %u failed\n", passed, failed);
 	/* exit() disconnects: QEMU's trace must end with UNLOAD. */
 	return (int)failed;
