@@ -140,8 +140,13 @@ void hv_crash_reset(void);
 
 /* --- poll.c --- */
 
-/* Work a layer above runs from every hvrt_poll(), after the SynIC (NULL: none). Returns events handled. */
-void hv_poll_set_hook(int (*hook)(void));
+/*
+ * Work a layer above runs from every hvrt_poll(), after the SynIC (NULL:
+ * none); hook returns what it handled. pending says whether a poll now would
+ * find work (noted without an interrupt): waits do not halt while it does.
+ */
+void hv_poll_set_hook(int (*hook)(void), bool (*pending)(void));
+bool hv_poll_pending(void);
 
 /* --- hv.c --- */
 

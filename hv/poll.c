@@ -10,11 +10,18 @@
 
 static struct hv_poll {
 	int (*hook)(void);
+	bool (*pending)(void);
 } poll;
 
-void hv_poll_set_hook(int (*hook)(void))
+void hv_poll_set_hook(int (*hook)(void), bool (*pending)(void))
 {
 	poll.hook = hook;
+	poll.pending = pending;
+}
+
+bool hv_poll_pending(void)
+{
+	return poll.pending && poll.pending();
 }
 
 int hvrt_poll(void)

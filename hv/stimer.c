@@ -224,7 +224,7 @@ bool hv_stimer_wait(uint64_t deadline, bool (*done)(void *ctx), void *ctx)
 		if (!hv_reftime_read(&now) || now >= deadline)
 			break;
 		cpu_irq_disable();
-		if (hv_synic_pending()) {
+		if (hv_synic_pending() || hv_poll_pending()) {
 			cpu_irq_enable();
 			continue;
 		}

@@ -141,6 +141,8 @@ static int check_config(const struct hvrt_channel_config *cfg, uint32_t *send, u
 /* The state an open that failed leaves: rings given back (or abandoned), the relid released if due. */
 static void undo_open(struct hvrt_channel *ch, uint32_t gpadl, bool posted_open)
 {
+	if (ch->state == VMBUS_CHANNEL_RELEASED)
+		return; /* the bus went away meanwhile: what the rings were is gone with it */
 	ch->state = VMBUS_CHANNEL_OFFERED;
 	/* A host that answers late may open it yet: close it as if it had. */
 	if (posted_open && !ch->rescinded) {
@@ -181,6 +183,7 @@ static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_confi
 	if (ch->polled)
 		vmbus_ring_set_interrupt_mask(&ch->rx, true);
 	ch->state = VMBUS_CHANNEL_OPENING;
+	ch->ring_gpadl = 0;
 
 	err = vmbus_gpadl_create(ch->offer.relid, ch->ring_pages, ch->ring_bytes, &gpadl);
 	if (err) {
@@ -214,6 +217,9 @@ static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_confi
 		undo_open(ch, gpadl, err == -ETIMEDOUT);
 		return err;
 	}
+	/* Nothing else may have moved it meanwhile (events.c); a disconnect would have made it RELEASED. */
+	if (ch->state != VMBUS_CHANNEL_OPENING)
+		return -ENOTCONN;
 	ch->state = VMBUS_CHANNEL_OPEN;
 	/*
 	 * The host may have written and signalled while we were OPENING (the
@@ -227,32 +233,38 @@ static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_confi
 
 int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
 {
+	if (vmbus_in_packet_callback())
+		return -EDEADLK;
 	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
 	if (ch->state != VMBUS_CHANNEL_OFFERED)
 		return -EBUSY;
-	if (!vmbus_connected())
+	if (!vmbus_connected() || vmbus_disconnecting())
 		return -ENOTCONN;
-	ch->busy++;
+	vmbus_channel_get(ch);
 	int err = open_channel(ch, cfg);
-	ch->busy--;
-	vmbus_channel_release_if_due(ch);
+	vmbus_channel_put(ch);
 	return err;
 }
 
-void hvrt_channel_close(struct hvrt_channel *ch)
+int hvrt_channel_close(struct hvrt_channel *ch)
 {
+	/* An on_packet runs on top of a frame that may be reading this channel's rings. */
+	if (vmbus_in_packet_callback())
+		return -EDEADLK;
+	if (ch->state == VMBUS_CHANNEL_OPENING)
+		return -EBUSY;
 	if (ch->state == VMBUS_CHANNEL_OFFERED || ch->state == VMBUS_CHANNEL_RELEASED ||
 	    ch->state == VMBUS_CHANNEL_CLOSING) {
 		vmbus_channel_release_if_due(ch);
-		return;
+		return 0;
 	}
-	ch->busy++;
+	vmbus_channel_get(ch);
 	/* A primary's open sub-channels go first, as their device expects (Linux does the same). */
 	if (ch->offer.sub_channel_index == 0) {
-		for (struct hvrt_channel *sub = hvrt_vmbus_next(NULL), *next; sub; sub = next) {
-			next = hvrt_vmbus_next(sub);
-			if (sub != ch && sub->primary == ch)
+		for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
+			struct hvrt_channel *sub = vmbus_channel_by_relid(r);
+			if (sub && sub != ch && sub->primary == ch)
 				hvrt_channel_close(sub);
 		}
 	}
@@ -261,9 +273,11 @@ void hvrt_channel_close(struct hvrt_channel *ch)
 	close_rings(ch);
 	ch->on_packet = NULL;
 	ch->on_rescind = NULL;
-	ch->state = VMBUS_CHANNEL_OFFERED;
-	ch->busy--;
-	vmbus_channel_release_if_due(ch);
+	/* Never bring a channel back from RELEASED (a disconnect at exit, under us). */
+	if (ch->state == VMBUS_CHANNEL_CLOSING)
+		ch->state = VMBUS_CHANNEL_OFFERED;
+	vmbus_channel_put(ch);
+	return 0;
 }
 
 bool hvrt_channel_is_open(const struct hvrt_channel *ch)
@@ -285,13 +299,15 @@ void vmbus_channel_break(struct hvrt_channel *ch, const char *why, int err)
 static void finish_break(struct hvrt_channel *ch)
 {
 	if (ch->state == VMBUS_CHANNEL_BROKEN && !ch->draining && ch->ring_pages) {
-		ch->busy++;
+		vmbus_channel_get(ch);
 		close_rings(ch);
-		ch->busy--;
+		vmbus_channel_put(ch);
 	}
 }
 
 /* --- sending --- */
+
+static void commit_reads(struct hvrt_channel *ch);
 
 /* 0 when packets may move; else why not. A rescinded channel's host reads nothing more. */
 static int channel_usable(const struct hvrt_channel *ch)
@@ -424,14 +440,20 @@ int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned t
 		return err;
 	if (writable(&w))
 		return vmbus_ring_write_space(&ch->tx) < 0 ? -EIO : 0;
-	ch->busy++;
+	/*
+	 * From this channel's own on_packet, the reads of the batch so far are
+	 * not yet published; a host that waits for room to answer before it
+	 * reads more of ours must see them.
+	 */
+	if (ch->draining)
+		commit_reads(ch);
+	vmbus_channel_get(ch);
 	vmbus_ring_set_pending_send(&ch->tx, (uint32_t)w.need + 8);
 	err = -ETIMEDOUT;
 	for (unsigned waited = 0; waited < timeout_ms && err == -ETIMEDOUT; waited += WRITABLE_RECHECK_MS)
 		err = vmbus_wait(writable, &w, WRITABLE_RECHECK_MS);
 	if (ch->state == VMBUS_CHANNEL_OPEN)
 		vmbus_ring_set_pending_send(&ch->tx, 0);
-	ch->busy--;
 	int usable = channel_usable(ch);
 	if (usable)
 		err = usable;
@@ -440,7 +462,7 @@ int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned t
 		finish_break(ch);
 		err = -EIO;
 	}
-	vmbus_channel_release_if_due(ch);
+	vmbus_channel_put(ch);
 	return err;
 }
 
@@ -524,7 +546,7 @@ static void drain(struct hvrt_channel *ch)
 	if (ch->draining)
 		return;
 	ch->draining = true;
-	ch->busy++;
+	vmbus_channel_get(ch);
 	while (ch->state == VMBUS_CHANNEL_OPEN) {
 		if (taken >= ch->rx.size) {
 			vmbus_event_note(ch->offer.relid);
@@ -546,14 +568,16 @@ static void drain(struct hvrt_channel *ch)
 		}
 		if (n < 0 && n != -EINPROGRESS)
 			break;
-		if (n >= 0 && ch->on_packet)
+		if (n >= 0 && ch->on_packet) {
+			vmbus_callback_enter(true);
 			ch->on_packet(ch, &pkt, ch->ctx);
+			vmbus_callback_leave(true);
+		}
 	}
 	commit_reads(ch);
 	ch->draining = false;
-	ch->busy--;
 	finish_break(ch);
-	vmbus_channel_release_if_due(ch);
+	vmbus_channel_put(ch);
 }
 
 void vmbus_channel_event(uint32_t relid)
@@ -583,16 +607,17 @@ int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp)
 	/* Only the boot CPU polls its SynIC (no SMP yet). */
 	if (vp != vmbus_vp())
 		return -EINVAL;
+	if (vmbus_in_packet_callback())
+		return -EDEADLK;
 	ch->modify_answered = false;
 	err = vmbus_post(&m, sizeof(m));
 	/* Only 5.3 hosts answer (facts 2.3). */
 	if (err || vmbus_version() < VMBUS_VERSION_5_3)
 		return err;
-	ch->busy++;
+	vmbus_channel_get(ch);
 	err = vmbus_wait(modify_answered, ch, VMBUS_REPLY_TIMEOUT_MS);
-	ch->busy--;
 	if (!err && ch->modify_status != 0)
 		err = -EIO;
-	vmbus_channel_release_if_due(ch);
+	vmbus_channel_put(ch);
 	return err;
 }

@@ -59,6 +59,7 @@ static struct vmbus_connection {
 	bool offers_delivered;
 	bool unload_answered;
 	bool unloading;           /* UNLOAD sent: nothing else is posted */
+	bool disconnecting;       /* disconnect_bus() is running: no opens, no offer work */
 	uint32_t generation;      /* counts disconnects: a wait across one ends */
 	uint32_t vp;              /* the VP that takes VMBus interrupts */
 	uint64_t messages, dropped;
@@ -228,7 +229,7 @@ static int post_to(uint32_t connection, const void *msg, size_t len, bool quiet)
 int vmbus_post(const void *msg, size_t len)
 {
 	/* After UNLOAD the host has forgotten us: a GPADL teardown would wait for nothing. */
-	if (conn.unloading)
+	if (!conn.connected || conn.unloading)
 		return -ENOTCONN;
 	return post_to(conn.msg_connection, msg, len, false);
 }
@@ -258,6 +259,7 @@ int vmbus_wait(bool (*done)(void *ctx), void *ctx, unsigned timeout_ms)
 	struct vmbus_waiter w = { done, ctx, conn.generation };
 	uint64_t deadline;
 
+	vmbus_wait_enter();
 	if (!waiter_done(&w)) {
 		if (hv_reftime_read(&deadline)) {
 			hv_stimer_wait(deadline + (uint64_t)timeout_ms * 10000, waiter_done, &w);
@@ -270,9 +272,11 @@ int vmbus_wait(bool (*done)(void *ctx), void *ctx, unsigned timeout_ms)
 			}
 		}
 	}
-	if (done(ctx))
-		return 0;
-	return conn.generation != w.generation ? -ENOTCONN : -ETIMEDOUT;
+	vmbus_wait_leave();
+	/* A disconnect meanwhile voids the answer too: what it answered is gone. */
+	if (conn.generation != w.generation)
+		return -ENOTCONN;
+	return done(ctx) ? 0 : -ETIMEDOUT;
 }
 
 static bool version_answered(void *ctx)
@@ -379,10 +383,16 @@ static int try_version(uint32_t version)
 
 static void disconnect_bus(void);
 
+/*
+ * At exit, even from inside a callback: the frames below it never run again,
+ * so nothing they hold can be pulled from under them, and the host must hear
+ * UNLOAD before the next stage.
+ */
 static void shutdown_hook(void *ctx)
 {
 	(void)ctx;
-	hvrt_vmbus_disconnect();
+	if (conn.connected && !conn.unloading && !conn.disconnecting)
+		disconnect_bus();
 }
 
 /*
@@ -455,9 +465,12 @@ static int connect_bus(void)
 	return 0;
 
 fail_unload:
-	disconnect_bus();
+	if (conn.connected && !conn.disconnecting)
+		disconnect_bus();
 	return err;
 fail_sint:
+	/* Offers a host sent before it refused us are gone with the attempt. */
+	vmbus_offers_reset(true);
 	vmbus_events_attach(false);
 	hv_synic_release(VMBUS_MESSAGE_SINT);
 	return err;
@@ -467,11 +480,13 @@ int vmbus_connect(void)
 {
 	if (conn.tried)
 		return conn.error;
-	conn.tried = true;
 	uint64_t start = vmbus_now();
 	conn.steps = 0;
 	note_step(VMBUS_STEP_START, 0, 0);
-	conn.error = connect_bus();
+	int err = connect_bus();
+	/* After connect_bus: its own clean-up (a disconnect) must not clear what is remembered here. */
+	conn.tried = true;
+	conn.error = err;
 	uint64_t took = print_steps(start) - start;
 	if (conn.error) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "not connected: error %d", conn.error);
@@ -479,12 +494,19 @@ int vmbus_connect(void)
 	}
 	hvrt_log(HVRT_LOG_INFO, VMBUS_LOG, "connected: version %u.%u in %u.%02u ms", conn.version >> 16,
 		 conn.version & 0xffff, (unsigned)(took / 10000), (unsigned)(took % 10000 / 100));
+	/* Drivers registered before see the offers now, when the app connects from its main code. */
+	vmbus_run_due_work();
 	return 0;
 }
 
 bool vmbus_connected(void)
 {
 	return conn.connected && !conn.unloading;
+}
+
+bool vmbus_disconnecting(void)
+{
+	return conn.disconnecting;
 }
 
 uint32_t vmbus_vp(void)
@@ -555,6 +577,7 @@ uint32_t hvrt_vmbus_version(void)
  */
 static void disconnect_bus(void)
 {
+	conn.disconnecting = true;
 	vmbus_drivers_detach_all();
 	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
 		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
@@ -580,16 +603,26 @@ static void disconnect_bus(void)
 	vmbus_gpadl_reset();
 	conn.connected = false;
 	conn.unloading = false;
+	conn.disconnecting = false;
 	conn.version = 0;
 	conn.generation++;
+	/* The next call connects afresh (a next stage, or the app again). */
+	conn.tried = false;
+	conn.error = 0;
 	power_set_shutdown(NULL, NULL);
 }
 
-void hvrt_vmbus_disconnect(void)
+int hvrt_vmbus_disconnect(void)
 {
+	/* Callbacks run on top of frames that hold channels; a disconnect there would pull them away. */
+	if (vmbus_in_callback())
+		return -EDEADLK;
+	if (conn.disconnecting)
+		return -EBUSY;
 	if (conn.connected && !conn.unloading)
 		disconnect_bus();
 	/* The next call connects afresh (a next stage, or the app again), also after a failed attempt. */
 	conn.tried = false;
 	conn.error = 0;
+	return 0;
 }

@@ -22,27 +22,36 @@ static bool matches(const struct hvrt_vmbus_driver *drv, const struct hvrt_chann
 	return hvrt_guid_equal(&drv->class_id, &ch->offer.class_id);
 }
 
-static void probe(const struct hvrt_vmbus_driver *drv, struct hvrt_channel *ch)
+/*
+ * probe - offer a channel to the driver in slot
+ * Each driver sees each channel once, whoever gets there first: register()
+ * for the channels already offered, the poll's offer work for new ones.
+ */
+static void probe(unsigned slot, struct hvrt_channel *ch)
 {
-	if (ch->driver || ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED || !matches(drv, ch))
+	const struct hvrt_vmbus_driver *drv = drivers.list[slot];
+
+	if (!drv || ch->driver || ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED || !matches(drv, ch) ||
+	    (ch->probed & (1u << slot)))
 		return;
+	ch->probed |= (uint16_t)(1u << slot);
 	ch->driver = drv;
-	ch->busy++;
+	vmbus_channel_get(ch);
+	vmbus_callback_enter(false);
 	int err = drv->probe ? drv->probe(ch, drv->ctx) : 0;
-	ch->busy--;
+	vmbus_callback_leave(false);
 	/* A rescind during the probe already ran remove() (deferred work) or will: only a refusal unbinds. */
 	if (err && ch->driver == drv) {
 		ch->driver = NULL;
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "driver %s declined relid %u: %d", drv->name, ch->offer.relid, err);
 	}
+	vmbus_channel_put(ch);
 }
 
 void vmbus_driver_attach(struct hvrt_channel *ch)
 {
-	for (unsigned i = 0; i < VMBUS_DRIVERS_MAX && !ch->driver; i++) {
-		if (drivers.list[i])
-			probe(drivers.list[i], ch);
-	}
+	for (unsigned i = 0; i < VMBUS_DRIVERS_MAX && !ch->driver; i++)
+		probe(i, ch);
 }
 
 void vmbus_driver_detach(struct hvrt_channel *ch)
@@ -52,10 +61,12 @@ void vmbus_driver_detach(struct hvrt_channel *ch)
 	if (!drv)
 		return;
 	ch->driver = NULL;
-	ch->busy++;
+	vmbus_channel_get(ch);
+	vmbus_callback_enter(false);
 	if (drv->remove)
 		drv->remove(ch, drv->ctx);
-	ch->busy--;
+	vmbus_callback_leave(false);
+	vmbus_channel_put(ch);
 }
 
 void vmbus_drivers_detach_all(void)
@@ -71,6 +82,9 @@ int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
 {
 	unsigned slot = VMBUS_DRIVERS_MAX;
 
+	/* A probe runs here: not on top of a callback's frames (events.c). */
+	if (vmbus_in_callback())
+		return -EDEADLK;
 	for (unsigned i = 0; i < VMBUS_DRIVERS_MAX; i++) {
 		if (drivers.list[i] == drv)
 			return -EBUSY;
@@ -79,35 +93,39 @@ int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
 	}
 	if (slot == VMBUS_DRIVERS_MAX)
 		return -ENOSPC;
-	/*
-	 * Connect first: the offers that come meanwhile are probed by the
-	 * drivers already there, and then by this one here, once each. Offers
-	 * still due for probing get it from the poll with everyone else.
-	 */
-	int connected = vmbus_connect();
 	drivers.list[slot] = drv;
-	if (connected != 0)
+	if (vmbus_connect() != 0)
 		return 0; /* probed on the offers of a later connection */
 	/* By relid: a probe may wait, and the table change meanwhile. */
 	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
 		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
-		if (ch && !ch->probe_due)
-			probe(drv, ch);
+		if (ch)
+			probe(slot, ch);
 	}
 	return 0;
 }
 
-void hvrt_vmbus_unregister(const struct hvrt_vmbus_driver *drv)
+int hvrt_vmbus_unregister(const struct hvrt_vmbus_driver *drv)
 {
+	if (vmbus_in_callback())
+		return -EDEADLK;
+	unsigned slot = VMBUS_DRIVERS_MAX;
 	for (unsigned i = 0; i < VMBUS_DRIVERS_MAX; i++) {
 		if (drivers.list[i] == drv)
-			drivers.list[i] = NULL;
+			slot = i;
 	}
+	if (slot == VMBUS_DRIVERS_MAX)
+		return 0;
+	drivers.list[slot] = NULL;
 	for (unsigned r = 1; r <= VMBUS_RELID_MAX; r++) {
 		struct hvrt_channel *ch = vmbus_channel_by_relid(r);
-		if (ch && ch->driver == drv)
+		if (!ch)
+			continue;
+		if (ch->driver == drv)
 			vmbus_driver_detach(ch);
+		ch->probed &= (uint16_t)~(1u << slot); /* the slot's next driver is another */
 	}
+	return 0;
 }
 
 const struct hvrt_vmbus_driver *hvrt_channel_driver(const struct hvrt_channel *ch)

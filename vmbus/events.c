@@ -1,5 +1,6 @@
 /*
- * What hvrt_poll() runs for VMBus, after the SynIC.
+ * What hvrt_poll() runs for VMBus, after the SynIC, and the rules for
+ * running user code.
  *
  * The SINT2 event handler only notes which channels the host signalled, one
  * bit per relid; this file reads those channels. Every bit is taken with its
@@ -9,10 +10,18 @@
  * frame, and the host, which signals only on empty to non-empty, would never
  * signal them again.
  *
- * Offer work (driver probes, rescind callbacks, releasing a relid) runs only
- * from the outermost poll: a probe opens its channel and waits, and if the
- * next offer were probed inside that wait, a host offering many devices would
- * nest probes as deep as it likes.
+ * Who runs where:
+ *  - on_packet runs wherever a poll runs, waits of ours included (a request
+ *    waits for its completion while other channels are served). It may send,
+ *    receive and make requests on other channels; what would tear state out
+ *    from under a frame below it (open, close, GPADLs, disconnect, driver
+ *    registration) is refused there with -EDEADLK (vmbus_in_packet_callback).
+ *  - Offer work (driver probes and removes, on_rescind, releasing a relid)
+ *    runs only from a poll the app makes itself: never inside a wait of ours
+ *    (vmbus_wait) nor inside any callback. A probe opens its channel and
+ *    waits; offers probed inside each other's waits would nest as deep as the
+ *    host likes, and a remove inside an open's wait would close what the open
+ *    is still building.
  */
 #include <string.h>
 
@@ -20,12 +29,16 @@
 #include "vmbus/vmbus.h"
 
 #define EVENT_WORDS ((VMBUS_RELID_MAX + 1) / 64)
+#define WORK_PASSES 8u /* offer work noted by offer work (a probe's open) gets this many more passes */
 
 static struct vmbus_events {
 	uint64_t pending[EVENT_WORDS];
-	bool any;       /* some bit may be set */
-	bool work_due;  /* vmbus_offers_work() has something to do */
-	unsigned depth; /* vmbus_poll frames on the stack */
+	bool any;           /* some bit may be set */
+	bool work_due;      /* vmbus_offers_work() has something to do */
+	unsigned depth;     /* vmbus_poll frames on the stack */
+	unsigned waits;     /* vmbus_wait frames on the stack */
+	unsigned callbacks; /* user callbacks on the stack (any kind) */
+	unsigned packet_callbacks; /* on_packet calls on the stack */
 } events;
 
 void vmbus_event_note(uint32_t relid)
@@ -39,6 +52,46 @@ void vmbus_event_note(uint32_t relid)
 void vmbus_work_note(void)
 {
 	events.work_due = true;
+}
+
+void vmbus_wait_enter(void)
+{
+	events.waits++;
+}
+
+void vmbus_wait_leave(void)
+{
+	events.waits--;
+}
+
+void vmbus_callback_enter(bool packet)
+{
+	events.callbacks++;
+	if (packet)
+		events.packet_callbacks++;
+}
+
+void vmbus_callback_leave(bool packet)
+{
+	events.callbacks--;
+	if (packet)
+		events.packet_callbacks--;
+}
+
+bool vmbus_in_packet_callback(void)
+{
+	return events.packet_callbacks != 0;
+}
+
+bool vmbus_in_callback(void)
+{
+	return events.callbacks != 0;
+}
+
+/* Offer work may run: no wait of ours and no callback below us. */
+static bool at_top_level(void)
+{
+	return events.waits == 0 && events.callbacks == 0;
 }
 
 static int take_events(void)
@@ -74,7 +127,7 @@ static int vmbus_poll(void)
 	 */
 	if (events.any || events.depth > 1)
 		n += take_events();
-	if (events.work_due && events.depth == 1) {
+	for (unsigned pass = 0; pass < WORK_PASSES && events.work_due && at_top_level(); pass++) {
 		events.work_due = false;
 		n += vmbus_offers_work();
 	}
@@ -82,10 +135,30 @@ static int vmbus_poll(void)
 	return n;
 }
 
+void vmbus_run_due_work(void)
+{
+	for (unsigned pass = 0; pass < WORK_PASSES && events.work_due && at_top_level(); pass++) {
+		events.work_due = false;
+		vmbus_offers_work();
+	}
+}
+
+/*
+ * Whether a poll now would find work this context may do: the runtime's
+ * waits do not halt while it would (a note leaves no interrupt behind).
+ */
+static bool vmbus_work_pending(void)
+{
+	return events.any || (events.work_due && at_top_level());
+}
+
 void vmbus_events_attach(bool on)
 {
 	memset(events.pending, 0, sizeof(events.pending));
 	events.any = false;
 	events.work_due = false;
-	hv_poll_set_hook(on ? vmbus_poll : NULL);
+	if (on)
+		hv_poll_set_hook(vmbus_poll, vmbus_work_pending);
+	else
+		hv_poll_set_hook(NULL, NULL);
 }

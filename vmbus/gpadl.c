@@ -101,8 +101,12 @@ void vmbus_gpadl_rescind(uint32_t relid)
 	}
 }
 
-/* Sends the page numbers of buf: a header, then bodies. Returns 0 or a negative errno. */
-static int send_pages(uint32_t relid, uint32_t handle, const void *buf, size_t pages)
+/*
+ * Sends the page numbers of buf: a header, then bodies. Returns 0 or a
+ * negative errno; *reached says whether the header got to the host (then it
+ * may hold the pages, whatever happens next).
+ */
+static int send_pages(uint32_t relid, uint32_t handle, const void *buf, size_t pages, bool *reached)
 {
 	uint8_t msg[VMBUS_MESSAGE_MAX];
 	uint64_t pfn0 = (uint64_t)(uintptr_t)buf / HVRT_PAGE_SIZE;
@@ -122,6 +126,7 @@ static int send_pages(uint32_t relid, uint32_t handle, const void *buf, size_t p
 		memcpy((uint8_t *)h->range[0].pfn + i * 8, &pfn, 8);
 	}
 	int err = vmbus_post(msg, sizeof(*h) + sizeof(struct vmbus_gpa_range) + sent * 8);
+	*reached = err == 0;
 	for (uint32_t n = 1; !err && sent < pages; n++) {
 		size_t count = pages - sent < VMBUS_GPADL_BODY_PFNS ? pages - sent : VMBUS_GPADL_BODY_PFNS;
 		struct vmbus_msg_gpadl_body *b = (void *)msg;
@@ -166,7 +171,8 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
 	if (!w)
 		return -EBUSY;
 	*w = (struct gpadl_wait){ .handle = new_handle(), .relid = relid };
-	int err = send_pages(relid, w->handle, buf, pages);
+	bool reached = false;
+	int err = send_pages(relid, w->handle, buf, pages, &reached);
 	if (!err)
 		err = vmbus_wait(created, w, VMBUS_REPLY_TIMEOUT_MS);
 	if (!err && w->rescinded && !w->created)
@@ -178,8 +184,8 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
 	}
 	if (err) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "GPADL %#x (%zu pages) for relid %u: %d", w->handle, pages, relid, err);
-		/* A header or body reached the host, or its answer may come late: it may hold the pages. */
-		*handle = w->handle;
+		/* The header reached the host, and its answer may come late: it may hold the pages. */
+		*handle = reached ? w->handle : 0;
 		w->handle = 0;
 		return err;
 	}
@@ -196,6 +202,8 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
  */
 int vmbus_gpadl_teardown_within(uint32_t relid, uint32_t handle, unsigned timeout_ms)
 {
+	if (handle == 0)
+		return -EINVAL; /* never one of ours: new_handle() skips it */
 	if (!vmbus_connected())
 		return -ENOTCONN;
 	struct gpadl_wait *w = find_wait(0);
@@ -249,35 +257,52 @@ void vmbus_gpadl_reset(void)
 }
 
 /*
- * The app's GPADLs are counted on their channel: a rescinded channel's relid
- * is released only once they are torn down (facts 2.5), and the channel is
- * held while one is made, so a rescind meanwhile cannot release it.
+ * The app's GPADLs are kept on their channel: a rescinded channel's relid is
+ * released only once they are torn down (facts 2.5), and the channel is held
+ * while one is made, so a rescind meanwhile cannot release it.
  */
+static uint32_t *app_gpadl_slot(struct hvrt_channel *ch, uint32_t handle)
+{
+	for (unsigned i = 0; i < VMBUS_APP_GPADLS_MAX; i++) {
+		if (ch->gpadl[i] == handle)
+			return &ch->gpadl[i];
+	}
+	return NULL;
+}
+
 int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, uint32_t *handle)
 {
 	*handle = 0;
+	if (vmbus_in_packet_callback())
+		return -EDEADLK;
 	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
-	ch->busy++;
+	uint32_t *slot = app_gpadl_slot(ch, 0);
+	if (!slot)
+		return -ENOSPC;
+	vmbus_channel_get(ch);
 	int err = vmbus_gpadl_create(ch->offer.relid, buf, bytes, handle);
-	if (*handle)
-		ch->gpadls++; /* made, or maybe held by the host: the app tears it down either way */
-	ch->busy--;
-	vmbus_channel_release_if_due(ch);
+	/* Made, or maybe held by the host after a failure: the app tears it down either way. */
+	*slot = *handle;
+	vmbus_channel_put(ch);
 	return err;
 }
 
 /* A rescinded channel's host may not answer (channel.c): it gets 100 ms, and the handle counts as gone. */
 int hvrt_channel_gpadl_teardown(struct hvrt_channel *ch, uint32_t handle)
 {
+	if (vmbus_in_packet_callback())
+		return -EDEADLK;
 	if (ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
-	ch->busy++;
+	uint32_t *slot = handle ? app_gpadl_slot(ch, handle) : NULL;
+	if (!slot)
+		return -EINVAL; /* not a GPADL of this channel's */
+	vmbus_channel_get(ch);
 	int err = vmbus_gpadl_teardown_within(ch->offer.relid, handle,
 					      ch->rescinded ? VMBUS_RESCINDED_TEARDOWN_MS : VMBUS_REPLY_TIMEOUT_MS);
-	if ((err == 0 || ch->rescinded) && ch->gpadls)
-		ch->gpadls--;
-	ch->busy--;
-	vmbus_channel_release_if_due(ch);
+	if (err == 0 || ch->rescinded)
+		*slot = 0;
+	vmbus_channel_put(ch);
 	return err;
 }

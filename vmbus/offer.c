@@ -21,6 +21,7 @@ static struct vmbus_offers {
 	struct hvrt_channel *by_relid[VMBUS_RELID_MAX + 1];
 	struct hvrt_channel *released; /* given back: kept so no pointer dangles */
 	unsigned count;
+	unsigned objects;              /* channel objects ever made (never freed) */
 	uint64_t refused;
 } offers;
 
@@ -88,12 +89,19 @@ void vmbus_offer_message(const void *msg, size_t len)
 			 o.relid, o.monitor_id);
 		o.monitor_allocated = false;
 	}
+	if (offers.objects >= VMBUS_CHANNELS_MAX) {
+		offers.refused++;
+		hvrt_log(HVRT_LOG_ERROR, VMBUS_LOG, "relid %u: refused: %u offers already made (a host offering and "
+			 "rescinding for ever?)", o.relid, offers.objects);
+		return;
+	}
 	struct hvrt_channel *ch = calloc(1, sizeof(*ch));
 	if (!ch) {
 		offers.refused++;
 		hvrt_log(HVRT_LOG_ERROR, VMBUS_LOG, "relid %u: no memory for the channel", o.relid);
 		return;
 	}
+	offers.objects++;
 	ch->offer = o;
 	ch->state = VMBUS_CHANNEL_OFFERED;
 	ch->next_trans_id = 1;
@@ -148,8 +156,12 @@ void vmbus_channel_release_if_due(struct hvrt_channel *ch)
 	struct vmbus_msg_relid m = { .header.type = VMBUS_MSG_RELID_RELEASED, .child_relid = ch->offer.relid };
 
 	/* Facts 2.5: closed, its GPADLs torn down, and only then RELID_RELEASED. */
-	if (!ch->rescinded || ch->rescind_due || ch->busy || ch->gpadls || ch->state != VMBUS_CHANNEL_OFFERED)
+	if (!ch->rescinded || ch->rescind_due || ch->busy || ch->state != VMBUS_CHANNEL_OFFERED)
 		return;
+	for (unsigned i = 0; i < VMBUS_APP_GPADLS_MAX; i++) {
+		if (ch->gpadl[i])
+			return;
+	}
 	if (offers.by_relid[ch->offer.relid] == ch) {
 		offers.by_relid[ch->offer.relid] = NULL;
 		offers.count--;
@@ -168,11 +180,14 @@ static int channel_work(struct hvrt_channel *ch)
 {
 	int n = 0;
 
-	ch->busy++;
+	vmbus_channel_get(ch);
 	if (ch->rescind_due) {
 		ch->rescind_due = false;
-		if (ch->on_rescind && ch->state != VMBUS_CHANNEL_OFFERED)
+		if (ch->on_rescind && ch->state != VMBUS_CHANNEL_OFFERED) {
+			vmbus_callback_enter(false);
 			ch->on_rescind(ch, ch->ctx);
+			vmbus_callback_leave(false);
+		}
 		vmbus_driver_detach(ch);
 		n++;
 	}
@@ -181,8 +196,7 @@ static int channel_work(struct hvrt_channel *ch)
 		vmbus_driver_attach(ch);
 		n++;
 	}
-	ch->busy--;
-	vmbus_channel_release_if_due(ch);
+	vmbus_channel_put(ch);
 	return n;
 }
 
@@ -191,7 +205,7 @@ int vmbus_offers_work(void)
 	int n = 0;
 
 	/* By relid, not by pointer: the work may change the table. */
-	for (unsigned r = 1; r <= VMBUS_RELID_MAX && vmbus_connected(); r++) {
+	for (unsigned r = 1; r <= VMBUS_RELID_MAX && vmbus_connected() && !vmbus_disconnecting(); r++) {
 		struct hvrt_channel *ch = offers.by_relid[r];
 		if (ch && (ch->rescind_due || ch->probe_due || ch->rescinded))
 			n += channel_work(ch);

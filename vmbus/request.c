@@ -71,14 +71,13 @@ int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, v
 	if (!slot)
 		return -EBUSY;
 	*slot = (struct vmbus_request_slot){ .trans_id = hvrt_channel_next_trans_id(ch), .resp = resp, .cap = cap };
-	ch->busy++;
+	vmbus_channel_get(ch);
 	int err = hvrt_channel_send(ch, req, len, slot->trans_id, true);
 	if (!err)
 		err = vmbus_wait(request_done, slot, timeout_ms);
 	if (!err)
 		err = slot->result;
 	slot->trans_id = 0;
-	ch->busy--;
-	vmbus_channel_release_if_due(ch);
+	vmbus_channel_put(ch);
 	return err;
 }

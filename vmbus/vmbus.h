@@ -38,6 +38,9 @@ enum vmbus_channel_state {
 };
 
 #define VMBUS_REQUESTS_MAX 8u
+#define VMBUS_APP_GPADLS_MAX 16u
+/* Channel objects are never freed (below): a host that offers and rescinds for ever is refused here. */
+#define VMBUS_CHANNELS_MAX 4096u
 
 struct vmbus_request_slot {
 	uint64_t trans_id; /* 0: free */
@@ -61,7 +64,8 @@ struct hvrt_channel {
 	bool polled;
 	bool draining;
 	unsigned busy;    /* calls of ours in progress on it (waits, callbacks): not released meanwhile */
-	unsigned gpadls;  /* the app's GPADLs the host may hold: the relid is released only after them */
+	uint32_t gpadl[VMBUS_APP_GPADLS_MAX]; /* the app's GPADLs the host may hold (0: free slot): the relid
+						 is released only after they are torn down */
 	struct hvrt_channel *primary;
 	struct hvrt_channel *next_released;
 
@@ -82,6 +86,7 @@ struct hvrt_channel {
 	void *ctx;
 
 	const struct hvrt_vmbus_driver *driver;
+	uint16_t probed;  /* driver slots (driver.c) that have probed it: each at most once */
 	uint64_t next_trans_id;
 	struct vmbus_request_slot requests[VMBUS_REQUESTS_MAX];
 };
@@ -91,6 +96,8 @@ struct hvrt_channel {
 /* Connected (0) or why not; connects on first call. */
 int vmbus_connect(void);
 bool vmbus_connected(void);
+/* hvrt_vmbus_disconnect() is running: no opens, no offer work. */
+bool vmbus_disconnecting(void);
 uint32_t vmbus_version(void);
 /* The VP that takes VMBus interrupts (the boot CPU's). */
 uint32_t vmbus_vp(void);
@@ -110,14 +117,25 @@ uint32_t vmbus_msg_relid(const void *msg, size_t len);
 /* The log prefix */
 #define VMBUS_LOG "vmbus"
 
-/* --- events.c: work deferred to hvrt_poll() --- */
+/* --- events.c: work deferred to hvrt_poll(), and where user code may run --- */
 
 /* The host signalled relid (from the SINT2 event handler): its channel is read from the next poll. */
 void vmbus_event_note(uint32_t relid);
-/* Offers, rescinds or releases wait (run from the outermost poll only). */
+/* Offers, rescinds or releases wait (run from a poll the app makes, outside waits and callbacks). */
 void vmbus_work_note(void);
 /* Installs (true) or removes the poll hook and forgets pending events. */
 void vmbus_events_attach(bool on);
+/* Brackets: a wait of ours (vmbus_wait), a user callback (packet: an on_packet). */
+void vmbus_wait_enter(void);
+void vmbus_wait_leave(void);
+void vmbus_callback_enter(bool packet);
+void vmbus_callback_leave(bool packet);
+/* Inside an on_packet: open, close, GPADLs and disconnect would pull state from under it (-EDEADLK). */
+bool vmbus_in_packet_callback(void);
+/* Inside any user callback (probe, remove, on_rescind, on_packet). */
+bool vmbus_in_callback(void);
+/* Runs due offer work now if the caller is at the top level (no wait of ours, no callback). */
+void vmbus_run_due_work(void);
 
 /* --- offer.c --- */
 
@@ -129,6 +147,18 @@ struct hvrt_channel *vmbus_channel_by_relid(uint32_t relid);
 int vmbus_offers_work(void);
 /* Releases what is due: a rescinded channel that is closed and not in use. */
 void vmbus_channel_release_if_due(struct hvrt_channel *ch);
+
+/* A call of ours starts or stops using the channel; the last one out releases it if due. */
+static inline void vmbus_channel_get(struct hvrt_channel *ch)
+{
+	ch->busy++;
+}
+
+static inline void vmbus_channel_put(struct hvrt_channel *ch)
+{
+	ch->busy--;
+	vmbus_channel_release_if_due(ch);
+}
 /* Marks every channel RELEASED and empties the table (after UNLOAD); unload_answered: pages may go. */
 void vmbus_offers_reset(bool unload_answered);
 

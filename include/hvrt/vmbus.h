@@ -43,9 +43,11 @@ int hvrt_vmbus_connect(void);
  * Runs every driver's remove(), closes every open channel (and its ring
  * GPADL; an app's own GPADLs are its to tear down first), sends UNLOAD (3.0+)
  * and waits for UNLOAD_RESPONSE. Every channel is then dead: calls on it fail.
- * Also clears a remembered connection failure.
+ * Also clears a remembered connection failure. Returns 0, or -EDEADLK from
+ * inside a callback (probe, remove, on_rescind, on_packet: the frames below
+ * hold channels); exit() disconnects from anywhere.
  */
-void hvrt_vmbus_disconnect(void);
+int hvrt_vmbus_disconnect(void);
 /* The negotiated version (major << 16 | minor), 0 when not connected. */
 uint32_t hvrt_vmbus_version(void);
 
@@ -99,7 +101,7 @@ struct hvrt_packet {
 
 struct hvrt_channel_config {
 	uint32_t send_ring_bytes;   /* guest -> host data area, multiple of 4096 (0: 16 KiB) */
-	uint32_t recv_ring_bytes;   /* host -> guest data area (0: 16 KiB) */
+	uint32_t recv_ring_bytes;   /* host -> guest data area (0: 16 KiB); at least max_packet_bytes */
 	uint32_t max_packet_bytes;  /* largest packet accepted from the host (0: 4096 + 64) */
 	uint32_t target_vp;         /* VP that takes its interrupts: the boot CPU's, hvrt_host()->vp_index
 				       (no SMP yet: anything else is -EINVAL) */
@@ -117,17 +119,20 @@ struct hvrt_channel_config {
 /*
  * Allocates the rings, creates their GPADL and opens the channel. Returns 0,
  * -EBUSY (open), -ENODEV (rescinded), -EINVAL (bad config), -ENOMEM,
- * -ENOTCONN, -ETIMEDOUT, or -EIO (the host refused the open). A rescind can
- * arrive while it waits: the driver's remove() may then run before its
- * probe() returns.
+ * -ENOTCONN, -ETIMEDOUT, -EIO (the host refused the open), or -EDEADLK from
+ * an on_packet (see hvrt_channel_close). A rescind while it waits ends it
+ * with -ENODEV; the driver's remove() runs later, from a poll of the app's.
  */
 int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg);
 /*
  * CLOSECHANNEL, GPADL teardown, frees the rings; a primary's open sub-channels
- * are closed first. A rescinded channel is then released (RELID_RELEASED).
- * Closing a closed channel does nothing.
+ * are closed first. A rescinded channel is then released (RELID_RELEASED)
+ * once nothing of ours uses it and the app's GPADLs on it are torn down.
+ * Closing a closed channel does nothing. Returns 0, -EBUSY (still opening),
+ * or -EDEADLK from inside an on_packet: that runs on top of a frame reading
+ * some channel's rings; note what to close and do it from the main loop.
  */
-void hvrt_channel_close(struct hvrt_channel *ch);
+int hvrt_channel_close(struct hvrt_channel *ch);
 
 /*
  * Sends an in-band packet. want_completion sets the completion-requested flag.
@@ -158,7 +163,7 @@ int hvrt_channel_send_gpa(struct hvrt_channel *ch, const struct hvrt_buffer *buf
 
 /*
  * Waits (running hvrt_poll) until a packet of bytes payload would fit in the
- * send ring. Returns 0, -ETIMEDOUT, -ENOTCONN or -EIO.
+ * send ring. Returns 0, -ETIMEDOUT, -ENOTCONN, -ENODEV (rescinded) or -EIO.
  */
 int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned timeout_ms);
 
@@ -176,7 +181,8 @@ int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvr
  * with the same transaction id. Returns the response length (copied into
  * resp, at most cap), -ETIMEDOUT, -ENODEV (rescinded meanwhile), -EOPNOTSUPP
  * (a polled channel: nothing would read the completion), -EDEADLK (from this
- * channel's own on_packet, for the same reason), or a send error.
+ * channel's own on_packet, for the same reason), -EBUSY (8 requests already
+ * wait on it), -ENOTCONN, or a send error.
  */
 int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, void *resp, size_t cap,
 			 unsigned timeout_ms);
@@ -185,10 +191,12 @@ int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, v
 uint64_t hvrt_channel_next_trans_id(struct hvrt_channel *ch);
 
 /*
- * GPADLs of the app's own (netvsc-style shared buffers), page aligned. Returns
- * 0 and the handle. On failure *handle is 0 if the host got nothing; else the
- * host may hold the pages: reuse them only after a teardown of that handle
- * returned 0.
+ * GPADLs of the app's own (netvsc-style shared buffers), page aligned, at
+ * most 16 per channel. Returns 0 and the handle; -ENOSPC, -ENODEV, -EDEADLK
+ * (from an on_packet), or the errors of a GPADL. On failure *handle is 0 if
+ * the host got nothing; else the host may hold the pages: reuse them only
+ * after a teardown of that handle returned 0. A teardown of a handle that is
+ * not this channel's is -EINVAL.
  */
 int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, uint32_t *handle);
 int hvrt_channel_gpadl_teardown(struct hvrt_channel *ch, uint32_t handle);
@@ -214,9 +222,14 @@ struct hvrt_vmbus_driver {
 	bool subchannels;
 };
 
-/* Registers a driver; it is probed at once on every matching channel. Returns 0, -EBUSY or -ENOSPC. */
+/*
+ * Registers a driver; it is probed at once on every matching channel offered
+ * by then, and later on each new one from hvrt_poll(). Returns 0, -EBUSY
+ * (registered), -ENOSPC, or -EDEADLK from inside a callback.
+ */
 int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv);
-void hvrt_vmbus_unregister(const struct hvrt_vmbus_driver *drv);
+/* Runs remove() on the driver's channels and forgets it. Returns 0 or -EDEADLK (inside a callback). */
+int hvrt_vmbus_unregister(const struct hvrt_vmbus_driver *drv);
 /* The driver holding a channel, or NULL. */
 const struct hvrt_vmbus_driver *hvrt_channel_driver(const struct hvrt_channel *ch);
 

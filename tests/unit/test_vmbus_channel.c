@@ -33,11 +33,11 @@
  *    poll;
  *  - a host that breaks the ring rules (len8 past the data, offset8 past
  *    len8 or under 2, len8 under 2, more than max_packet_bytes, a write
- *    index past the area or unaligned, raw garbage, a corrupt read index):
- *    that channel is closed (CLOSECHANNEL and its GPADL torn down), its
- *    sends and requests fail -EIO, and another open channel keeps working;
- *    an unknown packet type and a completion nobody asked for reach
- *    on_packet (docs/vmbus.md and the API: they are not malformed);
+ *    index past the area or unaligned, raw garbage, a corrupt read index,
+ *    a packet type VMBus does not define): that channel is closed
+ *    (CLOSECHANNEL and its GPADL torn down), its sends and requests fail
+ *    -EIO, and another open channel keeps working; a completion nobody
+ *    asked for reaches on_packet (the app may have sent that id itself);
  *  - signals only when a ring goes from empty to non-empty (the sim's
  *    unneeded-signal rule, checked at the end of every test); monitored
  *    channels signal through the monitor page; MODIFYCHANNEL.
