@@ -104,6 +104,7 @@ $(LIBHVRT): $(LIB_OBJS)
 
 include mk/images.mk
 include mk/tests.mk
+include mk/fuzz.mk
 
 -include $(shell find $(BUILD)/obj $(BUILD)/examples $(BUILD)/apps -name '*.d' 2>/dev/null)
 

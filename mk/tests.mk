@@ -40,7 +40,8 @@ clang-check: $(NEWLIB_STAMP)
 
 # make test: everything, last line "N passed, N failed".
 test: examples test-images $(UNIT_BINS)
-	$(Q)python3 tests/run.py --unit $(UNIT_BINS) --boot --nested --nested-dir $(BUILD)/nested --check "clang builds without warnings=$(MAKE) -s --no-print-directory clang-check"
+	$(Q)python3 tests/run.py --unit $(UNIT_BINS) --boot --nested --nested-dir $(BUILD)/nested --check "clang builds without warnings=$(MAKE) -s --no-print-directory clang-check" \
+		--check "fuzz targets survive $(FUZZ_RUNS) runs each (make fuzz-smoke)=$(MAKE) -s --no-print-directory fuzz-smoke"
 
 test-unit: $(UNIT_BINS)
 	$(Q)python3 tests/run.py --unit $(UNIT_BINS)

@@ -5,7 +5,7 @@ set -eu
 
 # The nested test host (tests/nested/build-rig.sh) packs qemu-system-x86, seabios and ovmf as they
 # are installed here; the kernel and busybox-static it only downloads (apt-get download).
-PACKAGES="gcc clang make binutils gnu-efi newlib-source libcmocka-dev qemu-system-x86 ovmf seabios \
+PACKAGES="gcc clang libclang-rt-14-dev make binutils gnu-efi newlib-source libcmocka-dev qemu-system-x86 ovmf seabios \
 mtools xorriso grub-pc-bin grub-common dosfstools gdisk valgrind python3 xz-utils bzip2 gzip"
 
 missing=""
