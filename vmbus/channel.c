@@ -68,7 +68,8 @@ static bool open_answered(void *ctx)
 
 static bool modify_answered(void *ctx)
 {
-	return ((struct hvrt_channel *)ctx)->modify_answered;
+	struct hvrt_channel *ch = ctx;
+	return ch->modify_answered || ch->rescinded;
 }
 
 /* --- open and close --- */
@@ -139,11 +140,15 @@ static int check_config(const struct hvrt_channel_config *cfg, uint32_t *send, u
 }
 
 /* The state an open that failed leaves: rings given back (or abandoned), the relid released if due. */
+/*
+ * The channel stays OPENING until its rings are given back: a call that comes
+ * in during the teardown's wait must not find it OFFERED and open it anew
+ * on rings about to be freed.
+ */
 static void undo_open(struct hvrt_channel *ch, uint32_t gpadl, bool posted_open)
 {
 	if (ch->state == VMBUS_CHANNEL_RELEASED)
 		return; /* the bus went away meanwhile: what the rings were is gone with it */
-	ch->state = VMBUS_CHANNEL_OFFERED;
 	/* A host that answers late may open it yet: close it as if it had. */
 	if (posted_open && !ch->rescinded) {
 		struct vmbus_msg_relid close = { .header.type = VMBUS_MSG_CLOSECHANNEL, .child_relid = ch->offer.relid };
@@ -155,6 +160,8 @@ static void undo_open(struct hvrt_channel *ch, uint32_t gpadl, bool posted_open)
 	vmbus_channel_free_rings(ch);
 	free(ch->rx_buf);
 	ch->rx_buf = NULL;
+	if (ch->state != VMBUS_CHANNEL_RELEASED)
+		ch->state = VMBUS_CHANNEL_OFFERED;
 }
 
 static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
@@ -233,8 +240,9 @@ static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_confi
 
 int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
 {
-	if (vmbus_in_packet_callback())
+	if (!vmbus_may_change_channels())
 		return -EDEADLK;
+	vmbus_run_due_work();
 	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
 	if (ch->state != VMBUS_CHANNEL_OFFERED)
@@ -250,10 +258,11 @@ int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config 
 int hvrt_channel_close(struct hvrt_channel *ch)
 {
 	/* An on_packet runs on top of a frame that may be reading this channel's rings. */
-	if (vmbus_in_packet_callback())
+	if (!vmbus_may_change_channels())
 		return -EDEADLK;
 	if (ch->state == VMBUS_CHANNEL_OPENING)
 		return -EBUSY;
+	vmbus_run_due_work();
 	if (ch->state == VMBUS_CHANNEL_OFFERED || ch->state == VMBUS_CHANNEL_RELEASED ||
 	    ch->state == VMBUS_CHANNEL_CLOSING) {
 		vmbus_channel_release_if_due(ch);
@@ -300,7 +309,11 @@ static void finish_break(struct hvrt_channel *ch)
 {
 	if (ch->state == VMBUS_CHANNEL_BROKEN && !ch->draining && ch->ring_pages) {
 		vmbus_channel_get(ch);
+		/* CLOSING while the teardown waits: a close that comes in meanwhile has nothing to do. */
+		ch->state = VMBUS_CHANNEL_CLOSING;
 		close_rings(ch);
+		if (ch->state == VMBUS_CHANNEL_CLOSING)
+			ch->state = VMBUS_CHANNEL_BROKEN;
 		vmbus_channel_put(ch);
 	}
 }
@@ -440,6 +453,7 @@ int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned t
 		return err;
 	if (writable(&w))
 		return vmbus_ring_write_space(&ch->tx) < 0 ? -EIO : 0;
+	vmbus_run_due_work();
 	/*
 	 * From this channel's own on_packet, the reads of the batch so far are
 	 * not yet published; a host that waits for room to answer before it
@@ -568,7 +582,7 @@ static void drain(struct hvrt_channel *ch)
 		}
 		if (n < 0 && n != -EINPROGRESS)
 			break;
-		if (n >= 0 && ch->on_packet) {
+		if (n >= 0 && ch->on_packet && !vmbus_exiting()) {
 			vmbus_callback_enter(true);
 			ch->on_packet(ch, &pkt, ch->ctx);
 			vmbus_callback_leave(true);
@@ -607,7 +621,7 @@ int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp)
 	/* Only the boot CPU polls its SynIC (no SMP yet). */
 	if (vp != vmbus_vp())
 		return -EINVAL;
-	if (vmbus_in_packet_callback())
+	if (!vmbus_may_change_channels())
 		return -EDEADLK;
 	ch->modify_answered = false;
 	err = vmbus_post(&m, sizeof(m));
@@ -616,6 +630,8 @@ int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp)
 		return err;
 	vmbus_channel_get(ch);
 	err = vmbus_wait(modify_answered, ch, VMBUS_REPLY_TIMEOUT_MS);
+	if (!err && !ch->modify_answered)
+		err = -ENODEV;
 	if (!err && ch->modify_status != 0)
 		err = -EIO;
 	vmbus_channel_put(ch);

@@ -60,6 +60,7 @@ static struct vmbus_connection {
 	bool unload_answered;
 	bool unloading;           /* UNLOAD sent: nothing else is posted */
 	bool disconnecting;       /* disconnect_bus() is running: no opens, no offer work */
+	bool connecting;          /* connect_bus() is running: a nested connect is refused */
 	uint32_t generation;      /* counts disconnects: a wait across one ends */
 	uint32_t vp;              /* the VP that takes VMBus interrupts */
 	uint64_t messages, dropped;
@@ -391,8 +392,20 @@ static void disconnect_bus(void);
 static void shutdown_hook(void *ctx)
 {
 	(void)ctx;
-	if (conn.connected && !conn.unloading && !conn.disconnecting)
+	vmbus_set_exiting();
+	if (!conn.connected || conn.unloading)
+		return;
+	if (!conn.disconnecting) {
 		disconnect_bus();
+		return;
+	}
+	/* Exit from inside a disconnect (a remove() that exits): the rest of it never runs; UNLOAD still must. */
+	struct vmbus_msg_header unload = { .type = VMBUS_MSG_UNLOAD };
+	conn.unload_answered = false;
+	if (conn.version >= VMBUS_VERSION_3_0 && vmbus_post(&unload, sizeof(unload)) == 0) {
+		conn.unloading = true;
+		vmbus_wait(unload_answered, NULL, VMBUS_REPLY_TIMEOUT_MS);
+	}
 }
 
 /*
@@ -452,6 +465,8 @@ static int connect_bus(void)
 		goto fail_sint;
 	conn.connected = true;
 	conn.offers_delivered = false;
+	/* From here the host knows us: an exit must send UNLOAD, even during the offers. */
+	power_set_shutdown(shutdown_hook, NULL);
 	struct vmbus_msg_header request = { .type = VMBUS_MSG_REQUESTOFFERS };
 	err = vmbus_post(&request, sizeof(request));
 	if (!err)
@@ -461,7 +476,6 @@ static int connect_bus(void)
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "offers: %d", err);
 		goto fail_unload;
 	}
-	power_set_shutdown(shutdown_hook, NULL);
 	return 0;
 
 fail_unload:
@@ -480,10 +494,15 @@ int vmbus_connect(void)
 {
 	if (conn.tried)
 		return conn.error;
+	/* A callback inside the handshake's waits that asks for the bus: not a second handshake. */
+	if (conn.connecting)
+		return -EBUSY;
 	uint64_t start = vmbus_now();
 	conn.steps = 0;
 	note_step(VMBUS_STEP_START, 0, 0);
+	conn.connecting = true;
 	int err = connect_bus();
+	conn.connecting = false;
 	/* After connect_bus: its own clean-up (a disconnect) must not clear what is remembered here. */
 	conn.tried = true;
 	conn.error = err;
@@ -614,8 +633,8 @@ static void disconnect_bus(void)
 
 int hvrt_vmbus_disconnect(void)
 {
-	/* Callbacks run on top of frames that hold channels; a disconnect there would pull them away. */
-	if (vmbus_in_callback())
+	/* Callbacks and waits run on top of frames that hold channels; a disconnect there would pull them away. */
+	if (!vmbus_may_change_bus())
 		return -EDEADLK;
 	if (conn.disconnecting)
 		return -EBUSY;

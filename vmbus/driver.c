@@ -31,7 +31,8 @@ static void probe(unsigned slot, struct hvrt_channel *ch)
 {
 	const struct hvrt_vmbus_driver *drv = drivers.list[slot];
 
-	if (!drv || ch->driver || ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED || !matches(drv, ch) ||
+	/* Not OFFERED: someone opened it already (a driver its sub-channels, from the primary's probe). */
+	if (!drv || ch->driver || ch->rescinded || ch->state != VMBUS_CHANNEL_OFFERED || !matches(drv, ch) ||
 	    (ch->probed & (1u << slot)))
 		return;
 	ch->probed |= (uint16_t)(1u << slot);
@@ -82,8 +83,8 @@ int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
 {
 	unsigned slot = VMBUS_DRIVERS_MAX;
 
-	/* A probe runs here: not on top of a callback's frames (events.c). */
-	if (vmbus_in_callback())
+	/* A probe runs here: not on top of a callback's frames or inside a wait (events.c). */
+	if (!vmbus_may_change_bus())
 		return -EDEADLK;
 	for (unsigned i = 0; i < VMBUS_DRIVERS_MAX; i++) {
 		if (drivers.list[i] == drv)
@@ -107,7 +108,7 @@ int hvrt_vmbus_register(const struct hvrt_vmbus_driver *drv)
 
 int hvrt_vmbus_unregister(const struct hvrt_vmbus_driver *drv)
 {
-	if (vmbus_in_callback())
+	if (!vmbus_may_change_bus())
 		return -EDEADLK;
 	unsigned slot = VMBUS_DRIVERS_MAX;
 	for (unsigned i = 0; i < VMBUS_DRIVERS_MAX; i++) {

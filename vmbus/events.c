@@ -39,6 +39,7 @@ static struct vmbus_events {
 	unsigned waits;     /* vmbus_wait frames on the stack */
 	unsigned callbacks; /* user callbacks on the stack (any kind) */
 	unsigned packet_callbacks; /* on_packet calls on the stack */
+	bool exiting;       /* the app is exiting: the frames below never run again */
 } events;
 
 void vmbus_event_note(uint32_t relid)
@@ -86,6 +87,34 @@ bool vmbus_in_packet_callback(void)
 bool vmbus_in_callback(void)
 {
 	return events.callbacks != 0;
+}
+
+/*
+ * Open, close, GPADLs, MODIFYCHANNEL: not from an on_packet (its caller is
+ * reading some channel's rings), and not while a wait of ours is in
+ * progress (reached through a callback of any kind, an app's synthetic
+ * timer too: the wait's caller is building or tearing down state). At exit
+ * anything goes: the frames below never resume.
+ */
+bool vmbus_may_change_channels(void)
+{
+	return events.exiting || (events.packet_callbacks == 0 && events.waits == 0);
+}
+
+/* Disconnect, driver registration: only from the app's own code, outside waits and callbacks. */
+bool vmbus_may_change_bus(void)
+{
+	return events.exiting || (events.callbacks == 0 && events.waits == 0);
+}
+
+void vmbus_set_exiting(void)
+{
+	events.exiting = true;
+}
+
+bool vmbus_exiting(void)
+{
+	return events.exiting;
 }
 
 /* Offer work may run: no wait of ours and no callback below us. */

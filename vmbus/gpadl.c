@@ -170,9 +170,10 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
 	struct gpadl_wait *w = find_wait(0);
 	if (!w)
 		return -EBUSY;
-	*w = (struct gpadl_wait){ .handle = new_handle(), .relid = relid };
+	uint32_t made = new_handle();
+	*w = (struct gpadl_wait){ .handle = made, .relid = relid };
 	bool reached = false;
-	int err = send_pages(relid, w->handle, buf, pages, &reached);
+	int err = send_pages(relid, made, buf, pages, &reached);
 	if (!err)
 		err = vmbus_wait(created, w, VMBUS_REPLY_TIMEOUT_MS);
 	if (!err && w->rescinded && !w->created)
@@ -185,8 +186,9 @@ int vmbus_gpadl_create(uint32_t relid, const void *buf, size_t bytes, uint32_t *
 	if (err) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "GPADL %#x (%zu pages) for relid %u: %d", w->handle, pages, relid, err);
 		/* The header reached the host, and its answer may come late: it may hold the pages. */
-		*handle = reached ? w->handle : 0;
-		w->handle = 0;
+		*handle = reached ? made : 0; /* made, not w->handle: a disconnect meanwhile wipes the slot */
+		if (w->handle == made)
+			w->handle = 0;
 		return err;
 	}
 	*handle = w->handle;
@@ -273,10 +275,11 @@ static uint32_t *app_gpadl_slot(struct hvrt_channel *ch, uint32_t handle)
 int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, uint32_t *handle)
 {
 	*handle = 0;
-	if (vmbus_in_packet_callback())
+	if (!vmbus_may_change_channels())
 		return -EDEADLK;
 	if (ch->rescinded || ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;
+	vmbus_run_due_work();
 	uint32_t *slot = app_gpadl_slot(ch, 0);
 	if (!slot)
 		return -ENOSPC;
@@ -291,7 +294,7 @@ int hvrt_channel_gpadl_create(struct hvrt_channel *ch, void *buf, size_t bytes, 
 /* A rescinded channel's host may not answer (channel.c): it gets 100 ms, and the handle counts as gone. */
 int hvrt_channel_gpadl_teardown(struct hvrt_channel *ch, uint32_t handle)
 {
-	if (vmbus_in_packet_callback())
+	if (!vmbus_may_change_channels())
 		return -EDEADLK;
 	if (ch->state == VMBUS_CHANNEL_RELEASED)
 		return -ENODEV;

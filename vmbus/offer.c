@@ -22,6 +22,7 @@ static struct vmbus_offers {
 	struct hvrt_channel *released; /* given back: kept so no pointer dangles */
 	unsigned count;
 	unsigned objects;              /* channel objects ever made (never freed) */
+	uint64_t refused_relid[(VMBUS_RELID_MAX + 1) / 64]; /* offers turned away: their rescind is released */
 	uint64_t refused;
 } offers;
 
@@ -91,6 +92,7 @@ void vmbus_offer_message(const void *msg, size_t len)
 	}
 	if (offers.objects >= VMBUS_CHANNELS_MAX) {
 		offers.refused++;
+		offers.refused_relid[o.relid / 64] |= 1ull << (o.relid % 64);
 		hvrt_log(HVRT_LOG_ERROR, VMBUS_LOG, "relid %u: refused: %u offers already made (a host offering and "
 			 "rescinding for ever?)", o.relid, offers.objects);
 		return;
@@ -127,6 +129,14 @@ void vmbus_rescind_message(const void *msg, size_t len)
 
 	memcpy(&m, msg, sizeof(m));
 	struct hvrt_channel *ch = vmbus_channel_by_relid(m.child_relid);
+	/* An offer we turned away still holds its relid on the host's side: give it back. */
+	if (!ch && m.child_relid <= VMBUS_RELID_MAX &&
+	    (offers.refused_relid[m.child_relid / 64] & (1ull << (m.child_relid % 64)))) {
+		struct vmbus_msg_relid released = { .header.type = VMBUS_MSG_RELID_RELEASED, .child_relid = m.child_relid };
+		offers.refused_relid[m.child_relid / 64] &= ~(1ull << (m.child_relid % 64));
+		vmbus_post(&released, sizeof(released));
+		return;
+	}
 	if (!ch || ch->rescinded) {
 		hvrt_log(HVRT_LOG_WARN, VMBUS_LOG, "ignored a rescind of unknown relid %u", m.child_relid);
 		return;
@@ -241,6 +251,7 @@ void vmbus_offers_reset(bool unload_answered)
 		offers.by_relid[r] = NULL;
 	}
 	offers.count = 0;
+	memset(offers.refused_relid, 0, sizeof(offers.refused_relid));
 }
 
 /* --- public --- */

@@ -63,6 +63,7 @@ int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, v
 		return -EOPNOTSUPP;
 	if (ch->draining)
 		return -EDEADLK;
+	vmbus_run_due_work();
 	struct vmbus_request_slot *slot = NULL;
 	for (unsigned i = 0; i < VMBUS_REQUESTS_MAX && !slot; i++) {
 		if (ch->requests[i].trans_id == 0)

@@ -134,6 +134,13 @@ void vmbus_callback_leave(bool packet);
 bool vmbus_in_packet_callback(void);
 /* Inside any user callback (probe, remove, on_rescind, on_packet). */
 bool vmbus_in_callback(void);
+/* Whether open, close, GPADL calls and MODIFYCHANNEL may run here (else -EDEADLK). */
+bool vmbus_may_change_channels(void);
+/* Whether disconnect and driver registration may run here (else -EDEADLK). */
+bool vmbus_may_change_bus(void);
+/* The app exits: every refusal is lifted (nothing below resumes), on_packet is no longer called. */
+void vmbus_set_exiting(void);
+bool vmbus_exiting(void);
 /* Runs due offer work now if the caller is at the top level (no wait of ours, no callback). */
 void vmbus_run_due_work(void);
 

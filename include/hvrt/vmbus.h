@@ -43,9 +43,10 @@ int hvrt_vmbus_connect(void);
  * Runs every driver's remove(), closes every open channel (and its ring
  * GPADL; an app's own GPADLs are its to tear down first), sends UNLOAD (3.0+)
  * and waits for UNLOAD_RESPONSE. Every channel is then dead: calls on it fail.
- * Also clears a remembered connection failure. Returns 0, or -EDEADLK from
- * inside a callback (probe, remove, on_rescind, on_packet: the frames below
- * hold channels); exit() disconnects from anywhere.
+ * Also clears a remembered connection failure. Returns 0, -EBUSY (a
+ * disconnect is in progress), or -EDEADLK from inside a callback or a wait
+ * of hvrt's (the frames below hold channels); exit() disconnects from
+ * anywhere.
  */
 int hvrt_vmbus_disconnect(void);
 /* The negotiated version (major << 16 | minor), 0 when not connected. */
@@ -109,7 +110,7 @@ struct hvrt_channel_config {
 	size_t user_data_len;
 	/* Runs from hvrt_poll() for each packet that is not a completion of hvrt_channel_request. */
 	void (*on_packet)(struct hvrt_channel *ch, const struct hvrt_packet *pkt, void *ctx);
-	/* Runs from hvrt_poll() when the host rescinds the channel (may be NULL). */
+	/* Runs from offer work (docs/vmbus.md) when the host rescinds the channel while it is open (may be NULL). */
 	void (*on_rescind)(struct hvrt_channel *ch, void *ctx);
 	void *ctx;
 	/* No interrupts: the app reads with hvrt_channel_recv() itself (on_packet is not called). */
@@ -129,8 +130,10 @@ int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config 
  * are closed first. A rescinded channel is then released (RELID_RELEASED)
  * once nothing of ours uses it and the app's GPADLs on it are torn down.
  * Closing a closed channel does nothing. Returns 0, -EBUSY (still opening),
- * or -EDEADLK from inside an on_packet: that runs on top of a frame reading
- * some channel's rings; note what to close and do it from the main loop.
+ * or -EDEADLK from inside an on_packet or while a wait of hvrt's is in
+ * progress (a synthetic-timer callback inside one): the frames below are
+ * reading or building channels; note what to close and do it from the main
+ * loop.
  */
 int hvrt_channel_close(struct hvrt_channel *ch);
 
@@ -170,9 +173,9 @@ int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned t
 /*
  * Copies the next packet out (polled channels, or from on_packet for more).
  * Returns its payload length, -EAGAIN (none), -EMSGSIZE (buf too small: the
- * packet stays, pkt->raw_len says how much buf must hold), -ENOTCONN or -EIO
- * (a malformed packet: the channel is closed). pkt->payload and raw point
- * into buf.
+ * packet stays, pkt->raw_len says how much buf must hold), -ENOTCONN, -ENODEV
+ * (released) or -EIO (a malformed packet: the channel is closed).
+ * pkt->payload and raw point into buf.
  */
 int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_packet *pkt);
 
@@ -205,7 +208,8 @@ int hvrt_channel_gpadl_teardown(struct hvrt_channel *ch, uint32_t handle);
 struct hvrt_channel *hvrt_channel_subchannel(struct hvrt_channel *primary, uint16_t index);
 /*
  * MODIFYCHANNEL (VMBus 4.1+): interrupts to another VP. Returns 0,
- * -EOPNOTSUPP, -EINVAL (not the boot CPU: no SMP yet), -ETIMEDOUT or -EIO.
+ * -EOPNOTSUPP, -EINVAL (not the boot CPU: no SMP yet), -ENOTCONN, -ENODEV,
+ * -EDEADLK (see hvrt_channel_close), -ETIMEDOUT or -EIO.
  */
 int hvrt_channel_set_target_vp(struct hvrt_channel *ch, uint32_t vp);
 

@@ -9,6 +9,7 @@
  * ended.
  */
 #include "tests/unit/vmbus_fixture.h"
+#include "tests/hostsim/runtime_sim.h"
 
 #define HEARTBEAT_CLASS "57164f39-9115-4e78-ab55-382f3bd5422d"
 #define HEARTBEAT_INSTANCE "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0"
@@ -297,6 +298,205 @@ static void test_rescind_during_probe_open(void **state)
 	expect_clean();
 }
 
+/* ---- from a third review: other callbacks, exit, and work for apps that only block in hvrt calls ---- */
+
+static int nested_open = 1;
+
+static void open_from_timer(void *ctx, const struct hvrt_stimer_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	vs.fault.answer_delay = 0;
+	nested_open = open_collect(ch_a);
+}
+
+/*
+ * An app's synthetic timer fires while a refused open gives its rings back
+ * and opens the same channel: it is refused (a wait of ours is in progress),
+ * and the channel ends closed with nothing left, not OPEN on freed rings.
+ */
+static void test_open_from_timer_during_failed_open(void **state)
+{
+	(void)state;
+	relid_a = up_echo(1);
+	ch_a = channel(relid_a);
+	size_t pages = hv_sim_pages_live(&sim);
+	vs.fault.open_fail = 1;
+	vs.fault.answer_delay = MS(10);
+	uint64_t t;
+	assert_int_equal(hvrt_reftime(&t), 0);
+	assert_int_equal(hvrt_stimer_start(1, 5, false, t + MS(25), open_from_timer, NULL), 0);
+	assert_int_equal(open_collect(ch_a), -EIO);
+	assert_int_equal(nested_open, -EDEADLK);
+	assert_false(hvrt_channel_is_open(ch_a));
+	assert_int_equal(hv_sim_pages_live(&sim), pages);
+	assert_int_equal(hvrt_stimer_stop(1), 0);
+	assert_int_equal(open_collect(ch_a), 0);
+	assert_int_equal(hvrt_channel_close(ch_a), 0);
+	expect_clean();
+}
+
+static bool a_removed, a_packet_after_remove;
+static int close_in_remove = 1;
+
+static void a_on_packet(struct hvrt_channel *ch, const struct hvrt_packet *pkt, void *ctx)
+{
+	(void)ch;
+	(void)pkt;
+	(void)ctx;
+	if (a_removed)
+		a_packet_after_remove = true;
+}
+
+static void exit_now(struct hvrt_channel *ch, const struct hvrt_packet *pkt, void *ctx)
+{
+	(void)ch;
+	(void)pkt;
+	(void)ctx;
+	assert_true(runtime_sim_shutdown()); /* what exit() does */
+}
+
+static int a_probe(struct hvrt_channel *ch, void *ctx)
+{
+	struct hvrt_channel_config c = { .on_packet = a_on_packet };
+	(void)ctx;
+	return hvrt_channel_open(ch, &c);
+}
+
+static void a_remove(struct hvrt_channel *ch, void *ctx)
+{
+	(void)ctx;
+	a_removed = true;
+	close_in_remove = hvrt_channel_close(ch);
+}
+
+static void send_a_on_unload(unsigned dir, unsigned kind, uint32_t relid, const void *bytes, size_t len)
+{
+	(void)relid;
+	if (dir == VMBUS_SIM_TO_HOST && kind == VMBUS_SIM_TRACE_MESSAGE && msg_type(bytes, len) == VMBUS_MSG_UNLOAD)
+		vmbus_sim_send(&vs, relid_a, VMBUS_PACKET_DATA_INBAND, 0, 5, "late", 4);
+}
+
+/*
+ * exit() from an on_packet: remove() runs and its close works (nothing
+ * below resumes), every channel is closed before UNLOAD, and no on_packet
+ * runs after its driver's remove().
+ */
+static void test_exit_from_on_packet(void **state)
+{
+	(void)state;
+	relid_a = up_echo(2);
+	relid_b = relid_a + 1;
+	ch_a = channel(relid_a);
+	ch_b = channel(relid_b);
+	static struct hvrt_vmbus_driver drv = { .name = "a", .probe = a_probe, .remove = a_remove };
+	drv.class_id = guid_of(VMBUS_SIM_ECHO_CLASS);
+	struct hvrt_channel_config cb = { .on_packet = exit_now };
+	assert_int_equal(hvrt_channel_open(ch_b, &cb), 0); /* the app's own: the driver takes only A */
+	assert_int_equal(hvrt_vmbus_register(&drv), 0);
+	assert_ptr_equal(hvrt_channel_driver(ch_a), &drv);
+	unsigned closes = vmbus_sim_count(&vs, VMBUS_MSG_CLOSECHANNEL);
+	trace_fn = send_a_on_unload;
+	assert_int_equal(vmbus_sim_send(&vs, relid_b, VMBUS_PACKET_DATA_INBAND, 0, 9, "bye", 3), 0);
+	hvrt_poll();
+	trace_fn = NULL;
+	assert_true(a_removed);
+	assert_int_equal(close_in_remove, 0);
+	assert_int_equal(vmbus_sim_count(&vs, VMBUS_MSG_CLOSECHANNEL), closes + 2);
+	assert_int_equal(vmbus_sim_count(&vs, VMBUS_MSG_UNLOAD), 1);
+	assert_false(a_packet_after_remove);
+	assert_int_equal(hvrt_vmbus_version(), 0);
+}
+
+static unsigned rescinds_told;
+
+static void count_rescind(struct hvrt_channel *ch, void *ctx)
+{
+	(void)ch;
+	(void)ctx;
+	rescinds_told++;
+}
+
+/* An app that only ever blocks in hvrt calls (requests) still hears of a rescind, and the relid goes back. */
+static void test_offer_work_in_blocking_calls(void **state)
+{
+	(void)state;
+	relid_a = up_echo(2);
+	relid_b = relid_a + 1;
+	ch_a = channel(relid_a);
+	ch_b = channel(relid_b);
+	struct hvrt_channel_config cb = { .on_packet = collect, .on_rescind = count_rescind };
+	assert_int_equal(open_collect(ch_a), 0);
+	assert_int_equal(hvrt_channel_open(ch_b, &cb), 0);
+	vmbus_sim_rescind(&vs, relid_b);
+	uint8_t resp[16];
+	for (int i = 0; i < 3; i++)
+		assert_true(hvrt_channel_request(ch_a, "ping", 4, resp, sizeof(resp), 100) > 0);
+	assert_int_equal(rescinds_told, 1);
+	assert_int_equal(hvrt_channel_send(ch_b, "x", 1, 1, false), -ENODEV);
+	assert_int_equal(hvrt_channel_close(ch_b), 0);
+	assert_int_equal(vs.releases, 1);
+	assert_int_equal(hvrt_channel_close(ch_a), 0);
+	expect_clean();
+}
+
+static int register_result = 1;
+static struct hvrt_vmbus_driver timer_drv;
+
+static void register_from_timer(void *ctx, const struct hvrt_stimer_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	register_result = hvrt_vmbus_register(&timer_drv);
+}
+
+/* A driver registered from a timer that fires inside a request's wait: refused, no probe inside the wait. */
+static void test_register_from_timer_in_wait(void **state)
+{
+	(void)state;
+	relid_a = up_echo(2);
+	ch_a = channel(relid_a);
+	assert_int_equal(open_collect(ch_a), 0);
+	timer_drv = (struct hvrt_vmbus_driver){ .name = "t", .probe = a_probe, .remove = a_remove };
+	timer_drv.class_id = guid_of(VMBUS_SIM_ECHO_CLASS);
+	vmbus_sim_stall(&vs, relid_a, true);
+	uint64_t t;
+	assert_int_equal(hvrt_reftime(&t), 0);
+	assert_int_equal(hvrt_stimer_start(1, 5, false, t + MS(10), register_from_timer, NULL), 0);
+	uint8_t resp[8];
+	assert_int_equal(hvrt_channel_request(ch_a, "p", 1, resp, sizeof(resp), 50), -ETIMEDOUT);
+	assert_int_equal(register_result, -EDEADLK);
+	vmbus_sim_stall(&vs, relid_a, false);
+	assert_int_equal(hvrt_stimer_stop(1), 0);
+	hvrt_poll();
+	assert_int_equal(hvrt_channel_close(ch_a), 0);
+	expect_clean();
+}
+
+static unsigned unloads_by_exit;
+
+static void exit_in_remove(struct hvrt_channel *ch, void *ctx)
+{
+	(void)ctx;
+	assert_int_equal(hvrt_channel_close(ch), 0);
+	assert_true(runtime_sim_shutdown());
+	unloads_by_exit = vmbus_sim_count(&vs, VMBUS_MSG_UNLOAD);
+}
+
+/* exit() from a remove() that a disconnect runs: the host still hears UNLOAD before exit goes on. */
+static void test_exit_during_disconnect(void **state)
+{
+	(void)state;
+	relid_a = up_echo(1);
+	static struct hvrt_vmbus_driver drv = { .name = "x", .probe = a_probe, .remove = exit_in_remove };
+	drv.class_id = guid_of(VMBUS_SIM_ECHO_CLASS);
+	assert_int_equal(hvrt_vmbus_register(&drv), 0);
+	assert_int_equal(vmbus_sim_count(&vs, VMBUS_MSG_UNLOAD), 0);
+	hvrt_vmbus_disconnect();
+	assert_int_equal(unloads_by_exit, 1);
+	assert_int_equal(vmbus_sim_count(&vs, VMBUS_MSG_UNLOAD_RESPONSE), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +507,11 @@ int main(void)
 		VT(test_dead_after_disconnect),
 		VT(test_offer_during_register_probed_once),
 		VT(test_rescind_during_probe_open),
+		VT(test_open_from_timer_during_failed_open),
+		VT(test_exit_from_on_packet),
+		VT(test_offer_work_in_blocking_calls),
+		VT(test_register_from_timer_in_wait),
+		VT(test_exit_during_disconnect),
 	};
 	return run_vmbus_tests(tests);
 }
