@@ -19,6 +19,11 @@ set -eu
 OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 QEMU=/usr/bin/qemu-system-x86_64
+# HVRT_NESTED_QEMU=PATH (off by default): pack PATH (tests/qemu/build-qemu.sh's binary, with the
+# hvrt-test VMBus device) and its ldd libraries as the inner QEMU, at QEMU's path in the nested host,
+# instead of this machine's binary. The stamp covers the binary, so switching rebuilds the initramfs.
+INNER_QEMU=${HVRT_NESTED_QEMU:-$QEMU}
+[ -x "$INNER_QEMU" ] || { echo "nested: no inner QEMU $INNER_QEMU" >&2; exit 1; }
 MODULES="irqbypass kvm ccp kvm-amd"   # insmod order
 # The innermost Linux guest's modules; what they depend on is added (their .modinfo "depends=").
 LINUX_MODULES="hv_vmbus"
@@ -65,6 +70,7 @@ fi
 STAMP=$( {
 	cat "$HERE/build-rig.sh" "$HERE/init.sh" "$HERE/cpio.py" "$HERE/linux-init.sh"
 	dpkg-query -W qemu-system-x86 ovmf seabios
+	[ "$INNER_QEMU" = "$QEMU" ] || sha256sum "$INNER_QEMU"
 	echo "$KPKG $KVER"
 	echo "busybox-static $BVER"
 } | sha256sum | cut -d' ' -f1)
@@ -192,9 +198,14 @@ copy() { # copy FILE: to the same path under ROOT, following symbolic links
 	mkdir -p "$ROOT$(dirname "$1")"
 	cp -L "$1" "$ROOT$1"
 }
-copy "$QEMU"
-LIBS=$(ldd "$QEMU" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
-[ -n "$LIBS" ] || { say "ldd $QEMU listed nothing"; exit 1; }
+if [ "$INNER_QEMU" = "$QEMU" ]; then
+	copy "$QEMU"
+else
+	mkdir -p "$ROOT$(dirname "$QEMU")"
+	cp -L "$INNER_QEMU" "$ROOT$QEMU"
+fi
+LIBS=$(ldd "$INNER_QEMU" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+[ -n "$LIBS" ] || { say "ldd $INNER_QEMU listed nothing"; exit 1; }
 for lib in $LIBS; do
 	copy "$lib"
 done
@@ -212,6 +223,7 @@ mv "$TMP/linux-initrd.gz" "$OUT/linux-initrd.gz"
 	echo "busybox-static: $BVER"
 	echo "linux guest modules:$LINUX_ORDER"
 	dpkg-query -W qemu-system-x86 ovmf seabios
+	[ "$INNER_QEMU" = "$QEMU" ] || echo "inner QEMU: $INNER_QEMU ($(sha256sum < "$INNER_QEMU" | cut -c1-16))"
 } > "$OUT/versions"
 echo "$STAMP" > "$OUT/stamp"
 say "built $OUT/base.cpio.gz ($(du -k "$OUT/base.cpio.gz" | cut -f1) KiB), vmlinuz and linux-initrd.gz" \
