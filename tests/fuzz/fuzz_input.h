@@ -7,6 +7,8 @@
 #define HVRT_FUZZ_INPUT_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -62,5 +64,16 @@ static inline size_t fuzz_bytes(struct fuzz_input *in, void *dst, size_t n)
 	in->pos += have;
 	return have;
 }
+
+/* A promise the code under test broke: say where and what, then abort (libFuzzer keeps the input). */
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: broken promise: %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fprintf(stderr, "\n");                                                     \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
 
 #endif

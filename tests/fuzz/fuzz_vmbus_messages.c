@@ -97,16 +97,6 @@
 /* A class no real device has: fuzzed offers of it are probed by fuzz_driver. */
 #define FUZZ_CLASS "66757a7a-7666-4d62-8000-000000000001"
 
-#define CHECK(cond, ...)                                                                              \
-	do {                                                                                          \
-		if (!(cond)) {                                                                        \
-			fprintf(stderr, "fuzz_vmbus_messages: %s:%d: broken promise: %s: ", __FILE__, \
-				__LINE__, #cond);                                                     \
-			fprintf(stderr, __VA_ARGS__);                                                 \
-			fprintf(stderr, "\n");                                                        \
-			abort();                                                                      \
-		}                                                                                     \
-	} while (0)
 
 /*
  * The simulators fail through cmocka's fail_msg, which outside a cmocka test

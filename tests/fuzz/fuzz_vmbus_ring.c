@@ -53,16 +53,6 @@
 #define OPS_MAX 4096u
 #define PACKET_MAX (0xffffu * 8u)
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "fuzz_vmbus_ring: %s:%d: broken promise: %s: ", __FILE__, \
-				__LINE__, #cond);                                         \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fprintf(stderr, "\n");                                            \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 struct side {
 	uint8_t *pages;

@@ -602,4 +602,25 @@ const struct vmbus_sim_msg *vmbus_sim_log(const struct vmbus_sim *vs, size_t *co
 /* Host messages still waiting (delayed, or the SINT queue full). */
 unsigned vmbus_sim_outbox(const struct vmbus_sim *vs);
 
+/*
+ * For cmocka tests: fail unless the guest broke rule (then forget every
+ * violation), or fail if it broke any. Both print what was recorded.
+ */
+#define vmbus_sim_expect_violation(vs, rule)                                                     \
+	do {                                                                                     \
+		if (vmbus_sim_violations((vs), (rule)) == 0) {                                   \
+			vmbus_sim_print_violations(vs);                                          \
+			fail_msg("expected a violation of rule %d", (rule));                     \
+		}                                                                                \
+		vmbus_sim_clear_violations(vs);                                                  \
+	} while (0)
+
+#define vmbus_sim_expect_clean(vs)                                                               \
+	do {                                                                                     \
+		if (vmbus_sim_violations((vs), -1)) {                                            \
+			vmbus_sim_print_violations(vs);                                          \
+			fail_msg("unexpected violations of the host's rules");                   \
+		}                                                                                \
+	} while (0)
+
 #endif

@@ -124,22 +124,9 @@ static void boot(void)
 }
 
 /* Violations of rule: at least one; then forgets all. */
-#define expect_violation(rule)                                                                   \
-	do {                                                                                     \
-		if (vmbus_sim_violations(&vs, (rule)) == 0) {                                    \
-			vmbus_sim_print_violations(&vs);                                          \
-			fail_msg("expected a violation of rule %d", (rule));                     \
-		}                                                                                \
-		vmbus_sim_clear_violations(&vs);                                                 \
-	} while (0)
+#define expect_violation(rule) vmbus_sim_expect_violation(&vs, (rule))
 
-#define expect_clean()                                                                           \
-	do {                                                                                     \
-		if (vmbus_sim_violations(&vs, -1)) {                                             \
-			vmbus_sim_print_violations(&vs);                                          \
-			fail_msg("unexpected violations");                                       \
-		}                                                                                \
-	} while (0)
+#define expect_clean() vmbus_sim_expect_clean(&vs)
 
 static uint16_t post_on(uint32_t conn, const void *msg, size_t len)
 {

@@ -124,22 +124,9 @@ FIXTURE uint32_t up_echo(unsigned n)
 }
 
 /* Violations of rule: at least one; then forgets them all. */
-#define expect_violation(rule)                                                                   \
-	do {                                                                                     \
-		if (vmbus_sim_violations(&vs, (rule)) == 0) {                                    \
-			vmbus_sim_print_violations(&vs);                                          \
-			fail_msg("expected a violation of rule %d", (rule));                     \
-		}                                                                                \
-		vmbus_sim_clear_violations(&vs);                                                 \
-	} while (0)
+#define expect_violation(rule) vmbus_sim_expect_violation(&vs, (rule))
 
-#define expect_clean()                                                                           \
-	do {                                                                                     \
-		if (vmbus_sim_violations(&vs, -1)) {                                             \
-			vmbus_sim_print_violations(&vs);                                          \
-			fail_msg("unexpected violations of the host's rules");                   \
-		}                                                                                \
-	} while (0)
+#define expect_clean() vmbus_sim_expect_clean(&vs)
 
 /* An elapsed reference time within [lo, hi] (100 ns units), with both in the message. */
 FIXTURE void check_elapsed(uint64_t t0, uint64_t lo, uint64_t hi, const char *file, int line)
