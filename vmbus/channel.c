@@ -23,6 +23,9 @@
 #define VMBUS_GPADL_PAGES_MAX ((UINT16_MAX - sizeof(struct vmbus_gpa_range)) / 8)
 #define GPA_RANGES_MAX_BYTES 1024u
 #define WRITABLE_RECHECK_MS 1u
+/* The ring space of a packet with no payload: descriptor and trailer. */
+#define MIN_PACKET_RING_BYTES (sizeof(struct vmbus_packet_desc) + VMBUS_PACKET_TRAILER)
+#define MAX_AWAITED (1u << 20)
 
 static struct vmbus_channels {
 	uint64_t events_unopened; /* signals for channels that are not open */
@@ -117,13 +120,19 @@ static void close_rings(struct hvrt_channel *ch)
 	vmbus_channel_free_rings(ch);
 	free(ch->rx_buf);
 	ch->rx_buf = NULL;
+	vmbus_awaited_free(&ch->awaited);
 }
 
-static int check_config(const struct hvrt_channel_config *cfg, uint32_t *send, uint32_t *recv, uint32_t *max_packet)
+static int check_config(const struct hvrt_channel_config *cfg, uint32_t *send, uint32_t *recv, uint32_t *max_packet,
+			uint32_t *max_awaited)
 {
 	*send = cfg->send_ring_bytes ? cfg->send_ring_bytes : DEFAULT_RING_BYTES;
 	*recv = cfg->recv_ring_bytes ? cfg->recv_ring_bytes : DEFAULT_RING_BYTES;
 	*max_packet = cfg->max_packet_bytes ? cfg->max_packet_bytes : DEFAULT_MAX_PACKET;
+	/* As many as the send ring holds of the smallest such packet: the limit binds only on a host that sits on them. */
+	*max_awaited = cfg->max_awaited_completions ? cfg->max_awaited_completions : *send / MIN_PACKET_RING_BYTES;
+	if (*max_awaited > MAX_AWAITED)
+		return -EINVAL;
 	if (*send % HVRT_PAGE_SIZE || *recv % HVRT_PAGE_SIZE || *send > RING_BYTES_MAX || *recv > RING_BYTES_MAX)
 		return -EINVAL;
 	/* Both rings and their control pages in one GPADL, whose range_buflen is 16 bits. */
@@ -160,23 +169,24 @@ static void undo_open(struct hvrt_channel *ch, uint32_t gpadl, bool posted_open)
 	vmbus_channel_free_rings(ch);
 	free(ch->rx_buf);
 	ch->rx_buf = NULL;
+	vmbus_awaited_free(&ch->awaited);
 	if (ch->state != VMBUS_CHANNEL_RELEASED)
 		ch->state = VMBUS_CHANNEL_OFFERED;
 }
 
 static int open_channel(struct hvrt_channel *ch, const struct hvrt_channel_config *cfg)
 {
-	uint32_t send, recv, max_packet, gpadl = 0;
+	uint32_t send, recv, max_packet, max_awaited, gpadl = 0;
 	int err;
 
-	err = check_config(cfg, &send, &recv, &max_packet);
+	err = check_config(cfg, &send, &recv, &max_packet, &max_awaited);
 	if (err)
 		return err;
 	size_t send_pages = 1 + send / HVRT_PAGE_SIZE, recv_pages = 1 + recv / HVRT_PAGE_SIZE;
 	ch->ring_bytes = (send_pages + recv_pages) * HVRT_PAGE_SIZE;
 	ch->ring_pages = hvrt_page_alloc(send_pages + recv_pages);
 	ch->rx_buf = malloc(max_packet);
-	if (!ch->ring_pages || !ch->rx_buf) {
+	if (!ch->ring_pages || !ch->rx_buf || vmbus_awaited_init(&ch->awaited, max_awaited)) {
 		undo_open(ch, 0, false);
 		return -ENOMEM;
 	}
@@ -334,14 +344,25 @@ static int channel_usable(const struct hvrt_channel *ch)
 	return 0;
 }
 
+/*
+ * channel_write - writes one packet and signals the host if it must
+ * A packet asking for a completion is noted first (its id awaited), and the
+ * note taken back if the write fails: the host's answer may come from the
+ * very next poll.
+ */
 static int channel_write(struct hvrt_channel *ch, const struct vmbus_ring_piece *pieces, unsigned count)
 {
-	bool signal = false;
+	const struct vmbus_packet_desc *desc = pieces[0].data;
+	bool signal = false, awaits = (desc->flags & VMBUS_PACKET_FLAG_COMPLETION_REQUESTED) != 0;
 
 	int err = channel_usable(ch);
 	if (err)
 		return err;
+	if (awaits && vmbus_awaited_add(&ch->awaited, desc->trans_id))
+		return -EAGAIN;
 	err = vmbus_ring_write(&ch->tx, pieces, count, &signal);
+	if (err && awaits)
+		vmbus_awaited_take(&ch->awaited, desc->trans_id);
 	if (err == -EIO) {
 		vmbus_channel_break(ch, "the host's read index is corrupt", err);
 		finish_break(ch);
@@ -429,13 +450,14 @@ struct writable_wait {
 	long need;
 };
 
+/* Room in the ring, and for one more awaited completion (a send may ask for one). */
 static bool writable(void *ctx)
 {
 	struct writable_wait *w = ctx;
 	if (channel_usable(w->ch))
 		return true;
 	long space = vmbus_ring_write_space(&w->ch->tx);
-	return space < 0 || space >= w->need;
+	return space < 0 || (space >= w->need && !vmbus_awaited_full(&w->ch->awaited));
 }
 
 /*
@@ -521,7 +543,21 @@ static int read_one(struct hvrt_channel *ch, void *buf, size_t cap, struct hvrt_
 	pkt->raw_len = rp.len;
 	pkt->payload = (const uint8_t *)buf + rp.payload_offset;
 	pkt->payload_len = rp.len - rp.payload_offset;
-	if (pkt->type == VMBUS_PACKET_COMPLETION && vmbus_request_complete(ch, pkt))
+	if (pkt->type != VMBUS_PACKET_COMPLETION)
+		return (int)pkt->payload_len;
+	/*
+	 * A completion for nothing we sent (issue 5's test device sends one on
+	 * purpose) means the host is out of step with this channel: whatever it
+	 * answers next could be taken for the answer to something else.
+	 */
+	if (!vmbus_awaited_take(&ch->awaited, pkt->trans_id)) {
+		hvrt_log(HVRT_LOG_ERROR, VMBUS_LOG,
+			 "relid %u: completion for transaction id %#llx that was never sent: closing the channel",
+			 ch->offer.relid, (unsigned long long)pkt->trans_id);
+		vmbus_channel_break(ch, "the host completed a transaction never sent", -EIO);
+		return -EIO;
+	}
+	if (vmbus_request_complete(ch, pkt))
 		return -EINPROGRESS;
 	return (int)pkt->payload_len;
 }

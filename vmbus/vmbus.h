@@ -6,6 +6,7 @@
  *   gpadl.c       GPADL create and teardown
  *   channel.c     open, close, signalling, send and receive on the rings (ring.c)
  *   request.c     request/response with transaction ids
+ *   awaited.c     the transaction ids whose completions are due
  *   driver.c      drivers by class GUID
  *   guid.c        GUID text and the class name table (classes.def)
  */
@@ -18,6 +19,7 @@
 
 #include <hvrt/vmbus.h>
 
+#include "vmbus/awaited.h"
 #include "vmbus/ring.h"
 #include "vmbus/vmbus_defs.h"
 
@@ -76,6 +78,7 @@ struct hvrt_channel {
 	struct vmbus_ring tx, rx;
 	uint8_t *rx_buf;
 	size_t rx_cap;
+	struct vmbus_awaited awaited; /* trans ids sent with a completion requested, not yet completed */
 
 	/* OPENCHANNEL_RESULT / MODIFYCHANNEL_RESPONSE */
 	bool open_answered, modify_answered;

@@ -104,6 +104,10 @@ struct hvrt_channel_config {
 	uint32_t send_ring_bytes;   /* guest -> host data area, multiple of 4096 (0: 16 KiB) */
 	uint32_t recv_ring_bytes;   /* host -> guest data area (0: 16 KiB); at least max_packet_bytes */
 	uint32_t max_packet_bytes;  /* largest packet accepted from the host (0: 4096 + 64) */
+	uint32_t max_awaited_completions; /* packets sent asking for a completion whose completion may be
+					     due at once (0: send_ring_bytes / 24, what the ring holds of
+					     them; at most 1 << 20). A completion for any other
+					     transaction id breaks the channel (docs/vmbus.md) */
 	uint32_t target_vp;         /* VP that takes its interrupts: the boot CPU's, hvrt_host()->vp_index
 				       (no SMP yet: anything else is -EINVAL) */
 	const void *user_data;      /* OPENCHANNEL user data, up to 120 bytes */
@@ -138,9 +142,11 @@ int hvrt_channel_open(struct hvrt_channel *ch, const struct hvrt_channel_config 
 int hvrt_channel_close(struct hvrt_channel *ch);
 
 /*
- * Sends an in-band packet. want_completion sets the completion-requested flag.
- * Returns 0, -EAGAIN (ring full: nothing sent), -EMSGSIZE, -ENOTCONN (not
- * open), -ENODEV (rescinded) or -EIO (the channel broke and was closed).
+ * Sends an in-band packet. want_completion sets the completion-requested flag,
+ * and trans_id is then awaited: the host's completion for it is expected once.
+ * Returns 0, -EAGAIN (ring full, or max_awaited_completions await already:
+ * nothing sent), -EMSGSIZE, -ENOTCONN (not open), -ENODEV (rescinded) or -EIO
+ * (the channel broke and was closed).
  * Transaction ids: take them from hvrt_channel_next_trans_id() when the
  * channel also carries hvrt_channel_request(), whose completions are matched
  * by id alone.
@@ -166,7 +172,9 @@ int hvrt_channel_send_gpa(struct hvrt_channel *ch, const struct hvrt_buffer *buf
 
 /*
  * Waits (running hvrt_poll) until a packet of bytes payload would fit in the
- * send ring. Returns 0, -ETIMEDOUT, -ENOTCONN, -ENODEV (rescinded) or -EIO.
+ * send ring and another completion may be awaited. Returns 0, -ETIMEDOUT,
+ * -ENOTCONN, -ENODEV (rescinded) or -EIO. A polled channel's completions
+ * come only through the app's hvrt_channel_recv().
  */
 int hvrt_channel_wait_writable(struct hvrt_channel *ch, size_t bytes, unsigned timeout_ms);
 

@@ -855,7 +855,10 @@ static void echo_device(struct vmbus_sim *vs, uint32_t relid, const struct vmbus
 				res.bytes += n;
 			}
 		}
-		r = vmbus_sim_send(vs, relid, VMBUS_PACKET_COMPLETION, 0, pkt->desc.trans_id, &res, sizeof(res));
+		/* As an in-band echo: a completion only when one was asked for (a guest breaks on any other). */
+		bool completion = (pkt->desc.flags & VMBUS_PACKET_FLAG_COMPLETION_REQUESTED) != 0;
+		r = vmbus_sim_send(vs, relid, completion ? VMBUS_PACKET_COMPLETION : VMBUS_PACKET_DATA_INBAND, 0,
+				   pkt->desc.trans_id, &res, sizeof(res));
 		break;
 	}
 	default:

@@ -194,8 +194,8 @@
  *    vmbus/classes.def HVRT_ECHO): in-band (6) comes back in-band with the
  *    same trans_id and payload (offset8 * 8 to len8 * 8, padding included),
  *    or as a completion (0xB) when flag bit 0 asked for one; GPA-direct (9)
- *    gets a completion with struct vmbus_sim_echo_gpa; completions are taken
- *    silently.
+ *    gets struct vmbus_sim_echo_gpa the same way (a completion only when
+ *    asked for); completions are taken silently.
  *
  * Faults (struct vmbus_sim_faults, and the calls below)
  *  - versions refused (cfg.refused), VERSION_RESPONSE with a failed

@@ -959,13 +959,14 @@ enum lie {
 	LIE_RAW_GARBAGE,
 	LIE_TYPE_UNKNOWN,
 	LIE_TYPE_INVALID,
+	LIE_COMPLETION_NEVER_SENT,
 	LIE_COUNT
 };
 
 static const char *const lie_name[] = {
 	"len8 past the ring", "offset8 past len8", "offset8 under 2", "offset8 0", "len8 under 2",
 	"more than max_packet_bytes", "write index past the data", "write index unaligned", "raw garbage",
-	"a packet type VMBus does not define", "packet type 0",
+	"a packet type VMBus does not define", "packet type 0", "a completion for a transaction never sent",
 };
 
 static void tell_lie(enum lie lie, uint32_t relid)
@@ -1009,6 +1010,10 @@ static void tell_lie(enum lie lie, uint32_t relid)
 		break;
 	case LIE_TYPE_INVALID:
 		d.type = VMBUS_PACKET_INVALID;
+		break;
+	case LIE_COMPLETION_NEVER_SENT:
+		d.type = VMBUS_PACKET_COMPLETION;
+		d.trans_id = 0x5354524159000001ull;
 		break;
 	case LIE_COUNT:
 		break;
@@ -1120,28 +1125,90 @@ static void test_request_on_broken_channel(void **state)
 }
 
 /*
- * A completion for a trans_id no request waits for is not malformed: the app
- * may have sent that id itself (hvrt_channel_send with a completion wanted),
- * so it reaches on_packet as it is and the channel goes on. (A packet type
- * VMBus does not define breaks the channel: test_bad_host_packets.)
+ * A completion is taken once for each packet sent asking for one, whoever
+ * sent it: the app's own ids reach on_packet, a request's end its wait. A
+ * second completion for the same id, or one for an id sent without asking,
+ * is a host out of step: the channel breaks (test_bad_host_packets has one
+ * for an id never sent at all, with the checks every lie gets).
  */
-static void test_stray_completion(void **state)
+static void test_completions_awaited(void **state)
 {
 	(void)state;
 	uint32_t relid = up_echo(1);
 	struct hvrt_channel *ch = open_echo(relid, &(struct hvrt_channel_config){ .on_packet = collect });
 	uint64_t pay = 0x1122334455667788ull;
-	assert_int_equal(vmbus_sim_send(&vs, relid, VMBUS_PACKET_COMPLETION, 0, 0xfeed, &pay, 8), 0);
+
+	/* the app's id, asked for twice: two completions are due, each taken once */
+	assert_int_equal(hvrt_channel_send(ch, &pay, 8, 0xfeed, true), 0);
+	assert_int_equal(hvrt_channel_send(ch, &pay, 8, 0xfeed, true), 0);
 	hvrt_poll();
-	assert_int_equal(ngot, 1);
-	assert_int_equal(got[0].type, VMBUS_PACKET_COMPLETION);
-	assert_int_equal(got[0].trans_id, 0xfeed);
-	assert_memory_equal(got[0].data, &pay, 8);
-	assert_true(hvrt_channel_is_open(ch));
+	assert_int_equal(ngot, 2);
+	assert_int_equal(got[1].type, VMBUS_PACKET_COMPLETION);
+	assert_int_equal(got[1].trans_id, 0xfeed);
+	assert_memory_equal(got[1].data, &pay, 8);
 	uint8_t resp[8];
 	/* 8: VMBus packets carry no byte length; the padding to 8 comes back with the payload */
 	assert_int_equal(hvrt_channel_request(ch, "still", 5, resp, sizeof(resp), 100), 8);
+	assert_true(hvrt_channel_is_open(ch));
+
+	/* the host completes 0xfeed a third time */
+	log_clear();
+	ngot = 0;
+	assert_int_equal(vmbus_sim_send(&vs, relid, VMBUS_PACKET_COMPLETION, 0, 0xfeed, &pay, 8), 0);
+	hvrt_poll();
+	assert_int_equal(ngot, 0);
+	assert_false(hvrt_channel_is_open(ch));
+	assert_logged("relid 1: completion for transaction id 0xfeed that was never sent: closing the channel");
+	assert_int_equal(hvrt_channel_send(ch, "x", 1, 1, false), -EIO);
 	hvrt_channel_close(ch);
+
+	/* an id sent without asking for a completion is not awaited either */
+	assert_int_equal(open_collect(ch), 0);
+	ngot = 0;
+	assert_int_equal(hvrt_channel_send(ch, "no", 2, 0xabc, false), 0);
+	hvrt_poll();
+	assert_int_equal(ngot, 1);
+	assert_int_equal(vmbus_sim_send(&vs, relid, VMBUS_PACKET_COMPLETION, 0, 0xabc, &pay, 8), 0);
+	hvrt_poll();
+	assert_int_equal(ngot, 1);
+	assert_false(hvrt_channel_is_open(ch));
+	hvrt_channel_close(ch);
+	expect_clean();
+}
+
+/*
+ * At most max_awaited_completions may be due: one more send asking for a
+ * completion gets -EAGAIN (nothing written), and hvrt_channel_wait_writable()
+ * waits until a completion comes in. Sends that ask for none go on meanwhile.
+ */
+static void test_awaited_limit(void **state)
+{
+	(void)state;
+	uint32_t relid = up_echo(1);
+	struct hvrt_channel *ch = open_echo(relid, &(struct hvrt_channel_config){
+		.max_awaited_completions = 3, .on_packet = collect });
+
+	vmbus_sim_stall(&vs, relid, true);
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(hvrt_channel_send(ch, &id, 8, id, true), 0);
+	assert_int_equal(hvrt_channel_send(ch, "4", 1, 4, true), -EAGAIN);
+	uint64_t t0 = now();
+	assert_int_equal(hvrt_channel_wait_writable(ch, 8, 5), -ETIMEDOUT);
+	assert_elapsed(t0, MS(5), MS(7));
+	assert_int_equal(hvrt_channel_send(ch, "plain", 5, 5, false), 0);
+	ngot = 0;
+	vmbus_sim_stall(&vs, relid, false);
+	assert_int_equal(hvrt_channel_wait_writable(ch, 8, 100), 0);
+	assert_int_equal(ngot, 4);
+	assert_int_equal(hvrt_channel_send(ch, "4", 1, 4, true), 0);
+	hvrt_poll();
+	assert_int_equal(ngot, 5);
+	assert_int_equal(got[4].type, VMBUS_PACKET_COMPLETION);
+	assert_int_equal(got[4].trans_id, 4);
+	/* a bound above what the set takes is refused */
+	hvrt_channel_close(ch);
+	struct hvrt_channel_config c = { .max_awaited_completions = (1u << 20) + 1, .on_packet = collect };
+	assert_int_equal(hvrt_channel_open(ch, &c), -EINVAL);
 	expect_clean();
 }
 
@@ -1266,7 +1333,8 @@ int main(void)
 		VT(test_bad_host_packets),
 		VT(test_corrupt_read_index),
 		VT(test_request_on_broken_channel),
-		VT(test_stray_completion),
+		VT(test_completions_awaited),
+		VT(test_awaited_limit),
 		VT(test_signal_on_empty_to_nonempty),
 		VT(test_monitor_page_signals),
 		VT(test_set_target_vp),
