@@ -3,8 +3,10 @@
 #   make                 libhvrt.a and every example's .efi, .elf, Gen1 ISO and Gen2 disk image
 #   make run             boot an example in QEMU (EXAMPLE=hello GEN=2 ARGS="..."; with ARGS, Gen2
 #                        goes through the UEFI shell to pass them)
-#   make test            unit tests and QEMU boot tests; ends with "N passed, N failed"
-#   make bench           image sizes and boot time to main() beside a floor
+#   make test            unit, QEMU boot and nested-host tests (the nested ones build tests/qemu's
+#                        QEMU into build/qemu first: about 3.5 min once); ends with "N passed, N failed"
+#   make bench           image sizes and boot time to main() beside a floor, VMBus ring, control message,
+#                        connection and channel packet costs (docs/testing.md)
 #   make APP=dir         build your own app from the C files in dir (see docs/build.md)
 #
 # Prerequisites install themselves on Debian 12 (tools/install-deps.sh).

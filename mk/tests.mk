@@ -40,7 +40,7 @@ clang-check: $(NEWLIB_STAMP)
 
 # make test: everything, last line "N passed, N failed".
 test: examples test-images $(UNIT_BINS)
-	$(Q)python3 tests/run.py --unit $(UNIT_BINS) --boot --nested --nested-dir $(BUILD)/nested --check "clang builds without warnings=$(MAKE) -s --no-print-directory clang-check" \
+	$(Q)python3 tests/run.py --unit $(UNIT_BINS) --boot --nested --nested-dir $(BUILD)/nested --qemu-dir $(BUILD)/qemu --check "clang builds without warnings=$(MAKE) -s --no-print-directory clang-check" \
 		--check "fuzz targets survive $(FUZZ_RUNS) runs each (make fuzz-smoke)=$(MAKE) -s --no-print-directory fuzz-smoke"
 
 test-unit: $(UNIT_BINS)
@@ -50,17 +50,21 @@ test-boot: examples test-images
 	$(Q)python3 tests/run.py --boot
 
 # The nested real host (tests/nested/): KVM's Hyper-V and QEMU's VMBus server inside TCG QEMU. Its
-# outer guest is built once into $(BUILD)/nested (tests/nested/build-rig.sh, cached by a stamp).
+# outer guest is built once into $(BUILD)/nested (tests/nested/build-rig.sh, cached by a stamp), after
+# the rebuilt QEMU with the hvrt-test device that it also packs (tests/qemu/build-qemu.sh, cached in
+# $(BUILD)/qemu: some 3 minutes the first time). docs/testing.md.
 .PHONY: test-nested
 test-nested: examples test-images
-	$(Q)python3 tests/run.py --nested --nested-dir $(BUILD)/nested
+	$(Q)python3 tests/run.py --nested --nested-dir $(BUILD)/nested --qemu-dir $(BUILD)/qemu
 
 bench: examples test-images $(BUILD)/bench/floor-gen2.img $(BUILD)/bench/floor.elf $(BUILD)/bench/ring_bench \
-       $(BUILD)/bench/vmbus_ctl_bench
+       $(BUILD)/bench/vmbus_ctl_bench $(BUILD)/bench/vmbus_chan_bench
 	$(Q)python3 tests/boot/bench.py --build $(BUILD)
 	$(Q)python3 tests/bench/ring_bench.py $(BUILD)/bench/ring_bench
 	$(Q)python3 tests/bench/vmbus_ctl_bench.py $(BUILD)/bench/vmbus_ctl_bench
 	$(Q)python3 tests/nested/connect_bench.py
+	$(Q)python3 tests/nested/chan_bench.py --build $(BUILD)/nested --qemu-dir $(BUILD)/qemu \
+		--image $(BUILD)/tests/images/chanbench/chanbench.elf --sim $(BUILD)/bench/vmbus_chan_bench
 
 # The ring benchmark (tests/bench/ring_bench.c, run under callgrind): vmbus/ring.c with the library's own
 # flags less newlib's headers, so the same -Os code, but hosted: its memcpy is glibc's. No sanitizers.
@@ -82,6 +86,15 @@ $(BUILD)/bench/vmbus_ctl_bench: $(VMBUS_CTL_BENCH_SRCS) $(HOST_HEADERS) | $(DEPS
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -std=c11 -O2 -g -Wall -Wextra -Werror -DHVRT_HOSTED -D_DEFAULT_SOURCE -I. -Iinclude \
 		$(VMBUS_CTL_BENCH_SRCS) -lcmocka -o $@
+
+# Packets through the simulated host's echo device (tests/bench/vmbus_chan_bench.c), built the same way, with
+# the nested guest image's workloads (tests/nested/chanbench/workloads.h) so that both run the same loops.
+VMBUS_CHAN_BENCH_SRCS = $(filter-out tests/bench/vmbus_ctl_bench.c,$(VMBUS_CTL_BENCH_SRCS)) tests/bench/vmbus_chan_bench.c
+$(BUILD)/bench/vmbus_chan_bench: $(VMBUS_CHAN_BENCH_SRCS) tests/nested/chanbench/workloads.h $(HOST_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOST_CC) -std=c11 -O2 -g -Wall -Wextra -Werror -DHVRT_HOSTED -D_DEFAULT_SOURCE -I. -Iinclude \
+		$(VMBUS_CHAN_BENCH_SRCS) -lcmocka -o $@
 
 # Floors for the boot-time benchmark: the same boot paths with an image that
 # prints one line and exits, and nothing of hvrt in it.

@@ -6,7 +6,8 @@
 Counts every cmocka test case, every boot case and every nested case, prints
 each failure with the output that explains it, and ends with the line
 "N passed, N failed". The nested cases (tests/nested/cases.py) all run in one
-boot of the nested host (tests/nested/nested.py).
+boot of the nested host (tests/nested/nested.py), after the rebuilt QEMU of their
+qemu="hvrt" cases is built (tests/qemu/build-qemu.sh, cached in --qemu-dir).
 """
 import argparse
 import os
@@ -105,19 +106,23 @@ def nested_attempts():
     return nested.ATTEMPTS
 
 
-def run_nested(selected, rig_dir):
-    """Runs the nested cases in one boot of the nested host; returns [(case, None or why)]."""
+def run_nested(selected, rig_dir, qemu_dir):
+    """Runs the nested cases in one boot of the nested host; returns [(case, None or why)]. The rebuilt
+    QEMU (qemu="hvrt" cases) is built into qemu_dir first, whether or not a selected case needs it."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "nested"))
     import nested  # noqa: E402
 
-    tests = [nested.NestedTest(c["name"], c["image"], c["kind"], c["args"], cpu=c["cpu"], vmbus=c["vmbus"],
-                               extra=c["extra"], memory=c["memory"], timeout=c["timeout"], retry=c["retry"],
-                               machine=c["machine"])
-             for c in selected]
     try:
-        results = nested.run_tests(tests, rig_dir)
+        tests = [nested.NestedTest(c["name"], c["image"], c["kind"], c["args"], cpu=c["cpu"], vmbus=c["vmbus"],
+                                   extra=c["extra"], memory=c["memory"], timeout=c["timeout"], retry=c["retry"],
+                                   machine=c["machine"], qemu=c.get("qemu", "system"))
+                 for c in selected]
+        results = nested.run_tests(tests, rig_dir, qemu_dir=qemu_dir)
     except Exception as e:  # the rig could not be built or booted: every case fails, the summary still comes
         return [(c, "the nested host could not run: %s: %s" % (type(e).__name__, e)) for c in selected]
+    if nested.qemu_build_seconds is not None and nested.qemu_build_seconds >= 10:
+        print("      nested host: building the hvrt QEMU took %.0f s (tests/qemu/build-qemu.sh %s)" % (
+            nested.qemu_build_seconds, qemu_dir))
     for b in nested.boots:
         print("      nested host: outer boot %.1f s (host up after %s s), outer QEMU exit %s" % (
             b.elapsed, "%.1f" % b.host_up if b.host_up is not None else "-", b.exit_code))
@@ -153,6 +158,8 @@ def main():
     ap.add_argument("--boot", action="store_true")
     ap.add_argument("--nested", action="store_true", help="the nested-host cases (tests/nested/cases.py)")
     ap.add_argument("--nested-dir", default="build/nested", help="where the nested host is built and cached")
+    ap.add_argument("--qemu-dir", default="build/qemu",
+                    help="where the rebuilt QEMU of the qemu=\"hvrt\" nested cases is built and cached")
     ap.add_argument("--filter", default="")
     ap.add_argument("--check", action="append", default=[], metavar="NAME=COMMAND",
                     help="a shell command that must succeed, counted as one test")
@@ -203,7 +210,7 @@ def main():
         spec.loader.exec_module(nested_cases)
         selected = [c for c in nested_cases.CASES if not a.filter or a.filter in c["name"]]
         if selected:
-            for c, why in run_nested(selected, a.nested_dir):
+            for c, why in run_nested(selected, a.nested_dir, a.qemu_dir):
                 if why is None:
                     passed += 1
                     print("ok    nested %s" % c["name"])

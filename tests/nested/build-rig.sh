@@ -4,7 +4,9 @@
 #   OUTDIR/vmlinuz        Debian's kernel (linux-image-amd64's real package)
 #   OUTDIR/base.cpio.gz   initramfs: busybox, tests/nested/init.sh as /init, the modules irqbypass,
 #                         kvm, ccp and kvm-amd, this machine's qemu-system-x86_64 with every library
-#                         ldd lists, and the firmware the inner QEMU loads (SeaBIOS, option ROMs, OVMF)
+#                         ldd lists, and the firmware the inner QEMU loads (SeaBIOS, option ROMs, OVMF);
+#                         with HVRT_RIG_TEST_QEMU=PATH also that binary (tests/qemu/build-qemu.sh's,
+#                         with the hvrt-test VMBus device) and its libraries, at TEST_QEMU_PATH below
 #   OUTDIR/linux-initrd.gz  the innermost Linux guest's initramfs (with vmlinuz: kind "linux" in
 #                         nested.py, a reference VMBus client): busybox, tests/nested/linux-init.sh
 #                         as /init, hv_vmbus.ko and every module it depends on
@@ -24,6 +26,14 @@ QEMU=/usr/bin/qemu-system-x86_64
 # instead of this machine's binary. The stamp covers the binary, so switching rebuilds the initramfs.
 INNER_QEMU=${HVRT_NESTED_QEMU:-$QEMU}
 [ -x "$INNER_QEMU" ] || { echo "nested: no inner QEMU $INNER_QEMU" >&2; exit 1; }
+# HVRT_RIG_TEST_QEMU=PATH: also pack PATH (build-qemu.sh's binary) at TEST_QEMU_PATH in the nested
+# host, beside the system QEMU, for the tests that ask for it (nested.py's qemu="hvrt", which keeps
+# this path in HVRT_QEMU). nested.py always passes it, so the rig does not change with the tests
+# run. The binary was configured with --firmwarepath=/usr/share/qemu:/usr/share/seabios, so it finds
+# the firmware below at the same paths as the system QEMU; its libraries are a subset of that one's.
+TEST_QEMU=${HVRT_RIG_TEST_QEMU:-}
+TEST_QEMU_PATH=/opt/hvrt-qemu/qemu-system-x86_64
+[ -z "$TEST_QEMU" ] || [ -x "$TEST_QEMU" ] || { echo "nested: no test QEMU $TEST_QEMU" >&2; exit 1; }
 MODULES="irqbypass kvm ccp kvm-amd"   # insmod order
 # The innermost Linux guest's modules; what they depend on is added (their .modinfo "depends=").
 LINUX_MODULES="hv_vmbus"
@@ -67,10 +77,19 @@ if [ -z "$KPKG" ] || [ -z "$KVER" ]; then
 fi
 [ -n "$BVER" ] || { say "apt knows no busybox-static"; exit 1; }
 
+# One build at a time per OUTDIR (several test runs may start together): a second caller waits,
+# then finds the stamp the first wrote.
+mkdir -p "$OUT"
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$OUT/.lock"
+	flock 9
+fi
+
 STAMP=$( {
 	cat "$HERE/build-rig.sh" "$HERE/init.sh" "$HERE/cpio.py" "$HERE/linux-init.sh"
 	dpkg-query -W qemu-system-x86 ovmf seabios
 	[ "$INNER_QEMU" = "$QEMU" ] || sha256sum "$INNER_QEMU"
+	[ -z "$TEST_QEMU" ] || echo "test QEMU $(sha256sum < "$TEST_QEMU")"
 	echo "$KPKG $KVER"
 	echo "busybox-static $BVER"
 } | sha256sum | cut -d' ' -f1)
@@ -204,8 +223,19 @@ else
 	mkdir -p "$ROOT$(dirname "$QEMU")"
 	cp -L "$INNER_QEMU" "$ROOT$QEMU"
 fi
-LIBS=$(ldd "$INNER_QEMU" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+# libs BINARY: the libraries ldd lists for it, and the ELF interpreter.
+libs() {
+	ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+}
+LIBS=$(libs "$INNER_QEMU")
 [ -n "$LIBS" ] || { say "ldd $INNER_QEMU listed nothing"; exit 1; }
+if [ -n "$TEST_QEMU" ]; then
+	mkdir -p "$ROOT$(dirname "$TEST_QEMU_PATH")"
+	cp -L "$TEST_QEMU" "$ROOT$TEST_QEMU_PATH"
+	TEST_LIBS=$(libs "$TEST_QEMU")
+	[ -n "$TEST_LIBS" ] || { say "ldd $TEST_QEMU listed nothing"; exit 1; }
+	LIBS=$(printf '%s\n%s\n' "$LIBS" "$TEST_LIBS" | sort -u)
+fi
 for lib in $LIBS; do
 	copy "$lib"
 done
@@ -224,6 +254,7 @@ mv "$TMP/linux-initrd.gz" "$OUT/linux-initrd.gz"
 	echo "linux guest modules:$LINUX_ORDER"
 	dpkg-query -W qemu-system-x86 ovmf seabios
 	[ "$INNER_QEMU" = "$QEMU" ] || echo "inner QEMU: $INNER_QEMU ($(sha256sum < "$INNER_QEMU" | cut -c1-16))"
+	[ -z "$TEST_QEMU" ] || echo "test QEMU: $TEST_QEMU at $TEST_QEMU_PATH ($(sha256sum < "$TEST_QEMU" | cut -c1-16))"
 } > "$OUT/versions"
 echo "$STAMP" > "$OUT/stamp"
 say "built $OUT/base.cpio.gz ($(du -k "$OUT/base.cpio.gz" | cut -f1) KiB), vmlinuz and linux-initrd.gz" \

@@ -19,6 +19,11 @@ A case is a dict made by case():
          retry=False,         # Gen2: a new outer boot when the known OVMF abort hits (docs/testing.md)
          machine=None,        # inner -machine (pc for Gen1 and linux, q35 for Gen2); Gen2 without SynIC can use
                               # NO_SYNIC_MACHINE, which never hits that abort
+         qemu="system",       # the inner QEMU: "system", this machine's (Debian's QEMU 7.2); or "hvrt", the
+                              # same QEMU rebuilt with the project's VMBus test devices (tests/qemu/build-qemu.sh,
+                              # built and packed by the runner): add them with extra=["-device", "hvrt-test"].
+                              # It has KVM and the pc machine only: gen1-elf and linux cases (anything else
+                              # is an error when the case list is made)
          check=None)          # f(NestedResult) -> None, or why the case failed
 
 kind="linux" boots Debian's kernel (the nested host's own, build/nested/vmlinuz) in the inner
@@ -30,18 +35,25 @@ tests/nested/linux-init.sh as /init, which loads hv_vmbus, prints "linux-vmbus: 
 Linux's kernel boot takes some 14 s there. vmbus_cases.py has such a case and the helpers that read
 QEMU's VMBus trace (vmbus_trace, control_summary, control_diff).
 
-NAME has no spaces. IMAGE is a path on this machine (image() gives an example's). The output is
-what the inner QEMU printed, the guest's serial port and QEMU's own messages (the -d and -trace
-logs), with "\\r" removed; patterns are searched with re.M. status is the inner QEMU's exit
-status: (app status << 1) | 1 through isa-debug-exit, so exit(0) gives OK (1) and a panic PANIC.
+A file tests/nested/GROUP_cases.py is picked up by itself: it defines make_cases(case), which
+returns its list of cases made with the case() it is given (hv_cases.py and vmbus_cases.py are
+examples); the files are read in name order, after CASES below.
+
+NAME has no spaces and is unique across all the files. IMAGE is a path on this machine (image()
+gives an example's). The output is what the inner QEMU printed, the guest's serial port and QEMU's
+own messages (the -d and -trace logs), with "\\r" removed; patterns are searched with re.M.
+status is the inner QEMU's exit status: (app status << 1) | 1 through isa-debug-exit, so exit(0)
+gives OK (1) and a panic PANIC.
 """
 
+import glob
+import importlib
 import sys
 import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nested import HV_CPU  # noqa: E402,F401  (for cases that add flags: HV_CPU + ",hv-crash")
+from nested import HV_CPU, QEMUS  # noqa: E402,F401  (for cases that add flags: HV_CPU + ",hv-crash")
 
 BUILD = "build/examples"
 OK = 1
@@ -60,10 +72,15 @@ NO_SYNIC_CPU = "qemu64,kvm=off,hv-relaxed,hv-vapic,hv-time,hv-vpindex,hv-runtime
 
 
 def case(name, image, expect, status=OK, kind="gen1-elf", args="", forbid=(), cpu=HV_CPU, vmbus=True, extra=(),
-         memory=None, timeout=60, retry=False, machine=None, check=None):
+         memory=None, timeout=60, retry=False, machine=None, check=None, qemu="system"):
+    if qemu not in QEMUS:
+        raise ValueError("case %s: unknown qemu %r (one of %s)" % (name, qemu, ", ".join(QEMUS)))
+    if kind not in QEMUS[qemu]:
+        raise ValueError("case %s: the %s QEMU runs only %s cases, not %s" % (name, qemu, " and ".join(QEMUS[qemu]),
+                                                                           kind))
     return {"name": name, "image": image, "expect": list(expect), "status": status, "kind": kind, "args": args,
             "forbid": list(forbid), "cpu": cpu, "vmbus": vmbus, "extra": list(extra), "memory": memory,
-            "timeout": timeout, "retry": retry, "machine": machine, "check": check}
+            "timeout": timeout, "retry": retry, "machine": machine, "check": check, "qemu": qemu}
 
 
 HV_VENDOR = r'^hypervisor: present, CPUID vendor "Microsoft Hv"$'
@@ -86,12 +103,14 @@ CASES = [
          timeout=120),
 ]
 
-# The Hyper-V core (hv/): tests/nested/hv_cases.py.
-import hv_cases  # noqa: E402
+# Every tests/nested/*_cases.py, in name order: hv_cases.py (the Hyper-V core, hv/), vmbus_cases.py
+# (VMBus, with Linux's own hv_vmbus as the reference client) and any other: a new file needs no line here.
+for _path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "*_cases.py"))):
+    _module = importlib.import_module(os.path.basename(_path)[:-3])
+    CASES += _module.make_cases(case)
 
-CASES += hv_cases.make_cases(case)
-
-# VMBus, with Linux's own hv_vmbus as the reference client: tests/nested/vmbus_cases.py.
-import vmbus_cases  # noqa: E402
-
-CASES += vmbus_cases.make_cases(case)
+_seen = set()
+for _c in CASES:
+    if _c["name"] in _seen:
+        raise ValueError("two nested cases are named %s" % _c["name"])
+    _seen.add(_c["name"])

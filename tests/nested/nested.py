@@ -7,15 +7,22 @@ loads kvm-amd and runs every test image in an inner QEMU with -enable-kvm, hv-* 
 -device vmbus-bridge, then powers off. The images and the list of inner command lines travel in
 a second initramfs archive appended to the cached one. One outer boot runs all the tests given.
 
+The inner QEMU is the machine's own (Debian's qemu-system-x86_64, qemu="system") or the project's
+rebuild (tests/qemu/build-qemu.sh, cached in build/qemu: QEMU 7.2 with the hvrt-test VMBus device,
+machine pc only, qemu="hvrt"). run_tests builds the latter first (at once when cached) and the rig
+always holds both.
+
     from nested import NestedTest, run_tests
     results = run_tests([NestedTest("hello", "build/examples/hello/hello.elf")])
     results["hello"].output, results["hello"].status
 
 By hand, one Gen1 image (add --gen2 for a GPT disk image, --console for the whole outer console),
-or the rig's own Linux guest (Debian's kernel with hv_vmbus, a reference VMBus client):
+or the rig's own Linux guest (Debian's kernel with hv_vmbus, a reference VMBus client); --hvrt-qemu
+runs it in the rebuilt QEMU (add --extra=-device --extra=hvrt-test for the test device):
 
     python3 tests/nested/nested.py build/examples/hello/hello.elf "some args"
     python3 tests/nested/nested.py --linux --extra=-trace --extra='vmbus_*'
+    python3 tests/nested/nested.py --hvrt-qemu --extra=-device --extra=hvrt-test build/examples/lsvmbus/lsvmbus.elf
 """
 
 import os
@@ -32,6 +39,12 @@ sys.path.insert(0, HERE)
 import cpio  # noqa: E402
 
 QEMU = "qemu-system-x86_64"
+# Where build-rig.sh puts tests/qemu/build-qemu.sh's binary in the nested host (qemu="hvrt").
+HVRT_QEMU = "/opt/hvrt-qemu/qemu-system-x86_64"
+# The inner QEMUs a test can ask for, and the kinds each can run: the rebuilt one has the pc
+# (i440fx) machine only, so no q35 and no OVMF (Gen2).
+QEMUS = {"system": ("gen1-elf", "gen2-img", "linux"), "hvrt": ("gen1-elf", "linux")}
+BUILD_QEMU = os.path.join(os.path.dirname(HERE), "qemu", "build-qemu.sh")
 OVMF = "/usr/share/ovmf/OVMF.fd"
 # What KVM offers of Hyper-V; kvm=off hides KVM's own signature so that a guest picks Hyper-V.
 HV_CPU = "qemu64,kvm=off,hv-relaxed,hv-vapic,hv-time,hv-vpindex,hv-synic,hv-stimer,hv-runtime,hv-frequencies"
@@ -76,12 +89,22 @@ class NestedTest:
              it: OVMF in the nested host trips a known TCG abort about 1 run in 2 (docs/testing.md)
     machine  the inner -machine, when not the kind's default; "q35,kernel-irqchip=off" keeps OVMF
              clear of that abort, at the price of SynIC (and so VMBus and synthetic timers)
+    qemu     the inner QEMU: "system", this machine's Debian QEMU 7.2; or "hvrt", the same QEMU
+             rebuilt with the project's devices (tests/qemu/build-qemu.sh: -device hvrt-test, in
+             extra), KVM and the pc machine only, so gen1-elf and linux tests only
     """
 
     def __init__(self, name, image, kind="gen1-elf", args="", cpu=HV_CPU, vmbus=True, extra=(), memory=None,
-                 timeout=60, retry=False, machine=None, kernel=None):
+                 timeout=60, retry=False, machine=None, kernel=None, qemu="system"):
         if kind not in KINDS:
             raise ValueError("%s: unknown kind %r (one of %s)" % (name, kind, ", ".join(KINDS)))
+        if qemu not in QEMUS:
+            raise ValueError("%s: unknown qemu %r (one of %s)" % (name, qemu, ", ".join(QEMUS)))
+        if kind not in QEMUS[qemu]:
+            raise ValueError("%s: the %s QEMU cannot run a %s test (it has the pc machine only, no q35 or OVMF)"
+                             % (name, qemu, kind))
+        if qemu == "hvrt" and machine and not re.match(r"pc($|[-,])", machine):
+            raise ValueError("%s: the hvrt QEMU has the pc machine only, not %r" % (name, machine))
         if not name or re.search(r"\s", name):
             raise ValueError("test name %r: must be non-empty, without spaces" % name)
         if args and kind == "gen2-img":
@@ -100,6 +123,7 @@ class NestedTest:
         self.timeout = int(timeout)
         self.retry = retry
         self.machine = machine or ("q35" if kind == "gen2-img" else "pc")
+        self.qemu = qemu
         # The files the rig makes (image or kernel left None) are filled in by use_rig().
         self.from_rig = []
 
@@ -121,9 +145,9 @@ class NestedTest:
     def inner_command(self, guest_image, guest_kernel=None):
         """The inner QEMU command line, with the image (a linux test's initramfs) at guest_image and a
         linux test's kernel at guest_kernel inside the nested host."""
-        cmd = [QEMU, "-nodefaults", "-machine", self.machine, "-m", str(self.memory), "-enable-kvm",
-               "-cpu", self.cpu, "-display", "none", "-serial", "stdio", "-no-reboot",
-               "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+        cmd = [HVRT_QEMU if self.qemu == "hvrt" else QEMU, "-nodefaults", "-machine", self.machine,
+               "-m", str(self.memory), "-enable-kvm", "-cpu", self.cpu, "-display", "none", "-serial", "stdio",
+               "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
         if self.vmbus:
             cmd += ["-device", "vmbus-bridge"]
         if self.kind == "gen1-elf":
@@ -182,9 +206,38 @@ class HostBoot:
 boots = []
 
 
-def build_rig(rig_dir):
-    """Builds the outer guest into rig_dir unless it is already there (build-rig.sh keeps a stamp)."""
-    subprocess.run(["sh", os.path.join(HERE, "build-rig.sh"), rig_dir], check=True)
+# Seconds the last build_qemu took (None: not run), for timing reports.
+qemu_build_seconds = None
+
+
+def build_qemu(qemu_dir="build/qemu"):
+    """Builds the project's QEMU (tests/qemu/build-qemu.sh) into qemu_dir unless it is cached there;
+    returns its binary's path. Raises CalledProcessError when the build fails. A cold build (some
+    3 minutes, more when apt must fetch the build dependencies) says so on stderr when it starts."""
+    global qemu_build_seconds
+    start = time.monotonic()
+    proc = subprocess.Popen(["sh", BUILD_QEMU, qemu_dir], stdin=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        sys.stderr.write("nested: the hvrt QEMU is not cached in %s: building it (tests/qemu/build-qemu.sh; "
+                         "about 3 min cold, more with apt, or waiting for another build)\n" % qemu_dir)
+        sys.stderr.flush()
+        proc.wait()
+    qemu_build_seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, ["sh", BUILD_QEMU, qemu_dir])
+    return os.path.join(qemu_dir, "qemu-system-x86_64")
+
+
+def build_rig(rig_dir, test_qemu=None):
+    """Builds the outer guest into rig_dir unless it is already there (build-rig.sh keeps a stamp);
+    test_qemu: the rebuilt QEMU to pack at HVRT_QEMU as well."""
+    env = dict(os.environ)
+    env.pop("HVRT_RIG_TEST_QEMU", None)
+    if test_qemu:
+        env["HVRT_RIG_TEST_QEMU"] = test_qemu
+    subprocess.run(["sh", os.path.join(HERE, "build-rig.sh"), rig_dir], check=True, env=env)
 
 
 def _write_test_archive(tests, path):
@@ -307,10 +360,12 @@ def _host_failure(boot):
     return why + (": " + detail if detail else "")
 
 
-def run_tests(tests, build_dir="build/nested", console_out=None):
+def run_tests(tests, build_dir="build/nested", console_out=None, qemu_dir="build/qemu"):
     """Runs tests in as few outer boots as it can; returns {name: NestedResult}.
 
-    build_dir is the rig's directory (build-rig.sh's OUTDIR). Tests that may trip the known outer
+    build_dir is the rig's directory (build-rig.sh's OUTDIR); qemu_dir build-qemu.sh's, built first
+    whatever the tests (so the rig stays the same); if that build fails, the qemu="hvrt" tests fail
+    and the others run in a rig without it. Tests that may trip the known outer
     abort (retry=True) run last, so that an abort does not cost the others a boot. A test that
     began in a boot that died is run again in a new boot only when it is marked retry, until it
     has begun in ATTEMPTS boots; a test that never began moves to the next boot, unless a boot
@@ -329,7 +384,18 @@ def run_tests(tests, build_dir="build/nested", console_out=None):
             pending.append(t)
     if not pending:
         return results
-    build_rig(build_dir)
+    try:
+        test_qemu = build_qemu(qemu_dir)
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.stderr.write("nested: the hvrt QEMU could not be built (%s): its tests fail\n" % e)
+        test_qemu = None
+        for t in [t for t in pending if t.qemu == "hvrt"]:
+            results[t.name].reason = "the hvrt QEMU could not be built (tests/qemu/build-qemu.sh %s): %s" % (
+                qemu_dir, e)
+            pending.remove(t)
+        if not pending:
+            return results
+    build_rig(build_dir, test_qemu)
     for t in list(pending):
         missing = [f for f in t.from_rig if not os.path.isfile(f)]
         if missing:
@@ -386,18 +452,26 @@ def main(argv):
     ap.add_argument("--machine", help="inner -machine (default: pc for Gen1, q35 for Gen2)")
     ap.add_argument("--timeout", type=int, default=60)
     ap.add_argument("--retry", action="store_true")
+    ap.add_argument("--hvrt-qemu", action="store_true",
+                    help="run it in the rebuilt QEMU (tests/qemu/build-qemu.sh; Gen1 and --linux only)")
     ap.add_argument("--build", default="build/nested", help="the rig's directory (default: %(default)s)")
+    ap.add_argument("--qemu-dir", default="build/qemu",
+                    help="where tests/qemu/build-qemu.sh builds and caches its QEMU (default: %(default)s)")
     ap.add_argument("--console", action="store_true", help="show the whole outer console as it comes")
     a = ap.parse_args(argv)
     if a.image is None and not a.linux:
         ap.error("an image is needed (or --linux)")
     kind = "linux" if a.linux else "gen2-img" if a.gen2 else "gen1-elf"
-    t = NestedTest("image", a.image, kind, a.args, cpu=a.cpu, vmbus=not a.no_vmbus, extra=a.extra,
-                   memory=a.memory, timeout=a.timeout, retry=a.retry, machine=a.machine)
+    try:
+        t = NestedTest("image", a.image, kind, a.args, cpu=a.cpu, vmbus=not a.no_vmbus, extra=a.extra,
+                       memory=a.memory, timeout=a.timeout, retry=a.retry, machine=a.machine,
+                       qemu="hvrt" if a.hvrt_qemu else "system")
+    except ValueError as e:
+        ap.error(str(e))
     t.use_rig(a.build)
     guest = ["/tests/images/%d-%s" % (i, os.path.basename(f)) for i, f in enumerate(t.files())]
     print("inner: " + " ".join(t.inner_command(guest[-1], guest[0] if a.linux else None)))
-    r = run_tests([t], a.build, sys.stdout if a.console else None)["image"]
+    r = run_tests([t], a.build, sys.stdout if a.console else None, a.qemu_dir)["image"]
     if not a.console:
         sys.stdout.write(r.output)
     for b in boots:

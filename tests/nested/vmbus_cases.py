@@ -359,4 +359,15 @@ def make_cases(case):
         case("lsvmbus/gen1-elf", "build/examples/lsvmbus/lsvmbus.elf",
              [r"^VMBus version 4\.0$", r"^0 channels offered$"], args="-v",
              forbid=[r"error:", r"warning:"]),
+        # The same in the rebuilt QEMU with its hvrt-test device (tests/qemu/): three channels of the
+        # test class, the primary (relid 1, connection 17) and sub-channels 1 and 2 (relids 2, 3).
+        case("lsvmbus-hvrt-test/gen1-elf", "build/examples/lsvmbus/lsvmbus.elf",
+             [r"^VMBus version 4\.0$", r"^3 channels offered$",
+              r"^VMBUS ID +1: Class_ID = \{6876d3a1-2c5e-4f0b-9d47-68767274e001\} - ",
+              r"^\tConnection ID = 17, dedicated interrupt: yes$",
+              r"^VMBUS ID +2: Class_ID = \{6876d3a1-2c5e-4f0b-9d47-68767274e001\}",
+              r"^\tSub-channel 1 of relid 1$",
+              r"^VMBUS ID +3: Class_ID = \{6876d3a1-2c5e-4f0b-9d47-68767274e001\}",
+              r"^\tSub-channel 2 of relid 1$"],
+             args="-v", qemu="hvrt", extra=["-device", "hvrt-test"], forbid=[r"error:", r"warning:"]),
     ]
