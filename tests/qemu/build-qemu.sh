@@ -8,6 +8,9 @@
 #   OUTDIR/src/                 the unpacked, patched source tree and its build directory
 #   OUTDIR/stamp                sha256 of this script, the patches and the flags; while it matches
 #                               (and the binary is there) nothing is done
+#   OUTDIR/.lock                held (flock) for the whole run: concurrent calls for one OUTDIR
+#                               (nested runs started together) wait for each other, and the later
+#                               ones then find the build cached
 #
 # As root (or with sudo) it adds a deb-src line for this machine's Debian suite when apt has none,
 # and installs the build dependencies (../shared/docs/test-hosts.md section 3). The nested rig packs
@@ -20,6 +23,18 @@ set -eu
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+
+say() { echo "build-qemu: $*" >&2; }
+now() { date +%s; }
+
+# One run at a time per OUTDIR, from the stamp check on: fd 9 stays open (and locked) until this
+# shell exits, however it exits. The commands below inherit it and end before the shell does.
+exec 9>>"$OUT/.lock"
+if ! flock -n 9; then
+	say "waiting for another build-qemu.sh run in $OUT"
+	flock 9
+fi
+
 PATCHES=$(ls "$HERE"/patches/*.patch 2>/dev/null | sort || true)
 DEPS="meson libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev flex bison ninja-build pkg-config gcc python3 dpkg-dev binutils"
 DEVICES_NAME=hvrt
@@ -35,9 +50,6 @@ FLAGS="--target-list=x86_64-softmmu --without-default-features --without-default
 # --firmwarepath: where Debian's own QEMU looks for SeaBIOS and the option ROMs (packages seabios and
 # qemu-system-data), so that the binary finds them on this machine and in the nested host.
 JOBS=$(nproc 2>/dev/null || echo 2)
-
-say() { echo "build-qemu: $*" >&2; }
-now() { date +%s; }
 
 STAMP=$( {
 	cat "$HERE/build-qemu.sh"
