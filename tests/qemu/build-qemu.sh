@@ -13,10 +13,9 @@
 #                               ones then find the build cached
 #
 # As root (or with sudo) it adds a deb-src line for this machine's Debian suite when apt has none,
-# and installs the build dependencies (../shared/docs/test-hosts.md section 3). The nested rig packs
-# the binary as its inner QEMU with HVRT_NESTED_QEMU=OUTDIR/qemu-system-x86_64 (tests/nested/build-rig.sh;
-# give that rig its own directory, nested.py --build DIR). tests/qemu/smoke/ is a scratch app driving the
-# device through hvrt's channel API.
+# and installs the build dependencies (../shared/docs/test-hosts.md section 3). tests/nested/nested.py
+# runs it before every nested run and packs the binary beside the system QEMU (qemu="hvrt" cases;
+# docs/testing.md). tests/qemu/smoke/ is a by-hand app driving the device through hvrt's channel API.
 set -eu
 
 [ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
