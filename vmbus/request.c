@@ -49,6 +49,35 @@ static bool request_done(void *ctx)
 	return ((struct vmbus_request_slot *)ctx)->done;
 }
 
+/* Milliseconds of budget left since start (reference time), 0 when spent. */
+static unsigned ms_left(uint64_t start, unsigned budget_ms)
+{
+	uint64_t spent = (vmbus_now() - start) / 10000;
+	return spent >= budget_ms ? 0 : budget_ms - (unsigned)spent;
+}
+
+/*
+ * send_request - sends the request, waiting for room within the budget
+ * A busy channel's ring (or its set of awaited completions) is full for a
+ * while: that is back-pressure, not an error the caller should have to
+ * retry around.
+ */
+static int send_request(struct hvrt_channel *ch, const void *req, size_t len, uint64_t id, uint64_t start,
+			unsigned timeout_ms)
+{
+	for (;;) {
+		int err = hvrt_channel_send(ch, req, len, id, true);
+		if (err != -EAGAIN)
+			return err;
+		unsigned left = ms_left(start, timeout_ms);
+		if (left == 0)
+			return -ETIMEDOUT;
+		err = hvrt_channel_wait_writable(ch, len, left);
+		if (err)
+			return err;
+	}
+}
+
 /*
  * A polled channel is read only by its owner, and a channel's own on_packet
  * callback runs while the channel is being read: in both the completion
@@ -73,9 +102,10 @@ int hvrt_channel_request(struct hvrt_channel *ch, const void *req, size_t len, v
 		return -EBUSY;
 	*slot = (struct vmbus_request_slot){ .trans_id = hvrt_channel_next_trans_id(ch), .resp = resp, .cap = cap };
 	vmbus_channel_get(ch);
-	int err = hvrt_channel_send(ch, req, len, slot->trans_id, true);
+	uint64_t start = vmbus_now();
+	int err = send_request(ch, req, len, slot->trans_id, start, timeout_ms);
 	if (!err)
-		err = vmbus_wait(request_done, slot, timeout_ms);
+		err = vmbus_wait(request_done, slot, ms_left(start, timeout_ms));
 	if (!err)
 		err = slot->result;
 	slot->trans_id = 0;

@@ -189,8 +189,10 @@ int hvrt_channel_recv(struct hvrt_channel *ch, void *buf, size_t cap, struct hvr
 
 /*
  * Sends req in-band with a completion requested and waits for the completion
- * with the same transaction id. Returns the response length (copied into
- * resp, at most cap), -ETIMEDOUT, -ENODEV (rescinded meanwhile), -EOPNOTSUPP
+ * with the same transaction id; while the send ring (or the set of awaited
+ * completions) is full it waits for room, within the same timeout_ms. Returns
+ * the response length (copied into resp, at most cap), -ETIMEDOUT (no room or
+ * no answer in time), -ENODEV (rescinded meanwhile), -EOPNOTSUPP
  * (a polled channel: nothing would read the completion), -EDEADLK (from this
  * channel's own on_packet, for the same reason), -EBUSY (8 requests already
  * wait on it), -ENOTCONN, or a send error.

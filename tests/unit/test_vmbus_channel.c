@@ -945,6 +945,46 @@ static void test_request_timeout(void **state)
 	expect_clean();
 }
 
+/*
+ * A request on a full ring waits for room within its own timeout (the ring is
+ * busy, not broken), and then for its answer; the two waits share the budget.
+ */
+static void test_request_waits_for_room(void **state)
+{
+	(void)state;
+	uint32_t relid = up_echo(1);
+	struct hvrt_channel *ch = open_echo(relid, &(struct hvrt_channel_config){
+		.send_ring_bytes = 2 * PG, .recv_ring_bytes = 8 * PG, .on_packet = collect });
+	uint8_t resp[8];
+	static uint8_t big[1000] = "full"; /* as large as what fills the ring: it cannot fit until the host reads */
+
+	unsigned sent = fill_ring(ch, relid, 1000);
+	uint64_t t0 = now();
+	assert_true(hv_sim_at(&sim, t0 + MS(10), resume_host, (void *)(uintptr_t)relid));
+	assert_int_equal(hvrt_channel_request(ch, big, sizeof(big), resp, sizeof(resp), 100), 8);
+	assert_elapsed(t0, MS(10), MS(12));
+	assert_memory_equal(resp, "full", 5);
+	assert_int_equal(ngot, sent); /* the echoes of what filled the ring, in order */
+	for (unsigned i = 0; i < sent; i++)
+		assert_int_equal(got[i].trans_id, i);
+
+	/* still stalled at the deadline: -ETIMEDOUT on time, nothing sent */
+	ngot = 0;
+	sent = fill_ring(ch, relid, 1000);
+	unsigned in = vmbus_sim_channel(&vs, relid)->packets_in;
+	t0 = now();
+	memcpy(big, "late", 5);
+	assert_int_equal(hvrt_channel_request(ch, big, sizeof(big), resp, sizeof(resp), 30), -ETIMEDOUT);
+	assert_elapsed(t0, MS(30), MS(32));
+	vmbus_sim_stall(&vs, relid, false);
+	hvrt_poll();
+	assert_int_equal(ngot, sent);
+	assert_int_equal(vmbus_sim_channel(&vs, relid)->packets_in, in + sent); /* no "late" in the ring */
+	assert_int_equal(hvrt_channel_request(ch, "fine", 4, resp, sizeof(resp), 100), 8);
+	hvrt_channel_close(ch);
+	expect_clean();
+}
+
 /* ---- a host that breaks the rules ---- */
 
 enum lie {
@@ -1333,6 +1373,7 @@ int main(void)
 		VT(test_bad_host_packets),
 		VT(test_corrupt_read_index),
 		VT(test_request_on_broken_channel),
+		VT(test_request_waits_for_room),
 		VT(test_completions_awaited),
 		VT(test_awaited_limit),
 		VT(test_signal_on_empty_to_nonempty),
