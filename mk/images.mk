@@ -47,7 +47,7 @@ EXAMPLE_IMAGES := $(foreach e,$(EXAMPLES),$(addprefix $(call EXAMPLE_OUT,$(e))/$
 examples: $(LIBHVRT) $(EXAMPLE_IMAGES)
 
 # Test images: apps that also use the runtime's internal headers (-I.), built like the examples.
-TEST_IMAGES    := hvtest vmbustest chanbench
+TEST_IMAGES    := hvtest vmbustest chanbench chantest
 TEST_IMAGE_OUT  = $(BUILD)/tests/images/$(1)
 $(foreach t,$(TEST_IMAGES),$(eval $(call app_rules,$(t),$(call TEST_IMAGE_OUT,$(t)),tests/nested/$(t)/main.c,-Werror -I.)))
 TEST_IMAGE_FILES := $(foreach t,$(TEST_IMAGES),$(addprefix $(call TEST_IMAGE_OUT,$(t))/$(t),.efi .elf -gen2.img))
