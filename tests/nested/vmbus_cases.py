@@ -55,13 +55,16 @@ MESSAGE_TYPES = {
 INITIATE_CONTACT = 14
 VERSION_RESPONSE = 15
 
-# QEMU 7.2's VMBus trace events (hw/hyperv/trace-events). Another vmbus_* name counts only at the
-# start of a line, so that a newer QEMU's events are still read.
+# QEMU 7.2's VMBus trace events (hw/hyperv/trace-events), and the project's. They are found anywhere in
+# a line (the guest's serial output, written byte by byte, may share a line with one); another
+# vmbus_* name counts only at the start of a line, so that a newer QEMU's events are still read.
 EVENTS = ("vmbus_recv_message", "vmbus_signal_event", "vmbus_channel_notify_guest", "vmbus_post_msg",
           "vmbus_msg_cb", "vmbus_process_incoming_message", "vmbus_initiate_contact", "vmbus_send_offer",
           "vmbus_terminate_offers", "vmbus_gpadl_header", "vmbus_gpadl_body", "vmbus_gpadl_created",
           "vmbus_gpadl_teardown", "vmbus_gpadl_torndown", "vmbus_open_channel", "vmbus_channel_open",
-          "vmbus_close_channel")
+          "vmbus_close_channel",
+          # tests/qemu/patches/0001 (the rebuilt QEMU): RESCIND_CHANNELOFFER sent, RELID_RELEASED taken
+          "vmbus_rescind", "vmbus_relid_released")
 _KNOWN = re.compile(r"(?:\d+@\d+\.\d+:)?(%s)(?= |$)(.*)$" % "|".join(EVENTS))
 _OTHER = re.compile(r"^(?:\d+@\d+\.\d+:)?(vmbus_[a-z0-9_]+)(?= |$)(.*)$")
 # QEMU answers version_supported=1 to INITIATE_CONTACT for 0 < version <= this (VMBUS_VERSION_CURRENT,

@@ -24,6 +24,7 @@ OUT=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 say() { echo "build-qemu: $*" >&2; }
+qemu_source_known() { apt-cache showsrc qemu 2>/dev/null | grep -q '^Package: qemu$'; }
 now() { date +%s; }
 
 # One run at a time per OUTDIR, from the stamp check on: fd 9 stays open (and locked) until this
@@ -82,7 +83,16 @@ T_DEPS=$(now)
 # The source package: fetched once into OUT/dl.
 DSC=$(ls "$OUT"/dl/qemu_*.dsc 2>/dev/null | head -n 1 || true)
 if [ -z "$DSC" ]; then
-	if ! grep -rqsE '^[[:space:]]*(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	# Whether apt can give qemu's source is what counts, not whether some deb-src entry exists (a
+	# third party's, or one with "Enabled: no"): stale lists get one update before that is decided.
+	if ! qemu_source_known && grep -rqsE '^[[:space:]]*(deb-src|Types:.*deb-src)' /etc/apt/sources.list \
+			/etc/apt/sources.list.d/; then
+		$SUDO apt-get update -qq
+		UPDATED=yes
+	fi
+	if ! qemu_source_known; then
+		[ ! -f /etc/apt/sources.list.d/hvrt-deb-src.sources ] \
+			|| { say "apt has no source for qemu, even with hvrt-deb-src.sources"; exit 1; }
 		SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME")
 		[ -n "$SUITE" ] || { say "cannot tell this machine's Debian suite (/etc/os-release)"; exit 1; }
 		# apt refuses two entries for one source with different Signed-By: take the keyring the
@@ -92,7 +102,7 @@ if [ -z "$DSC" ]; then
 			/^URIs:.*deb\.debian\.org\/debian/ { deb = 1 }
 			/^Signed-By:/ { key = $2 }
 			END { if (deb && key != "") print key }' | head -n 1)
-		say "no deb-src line in apt's sources: adding /etc/apt/sources.list.d/hvrt-deb-src.sources ($SUITE)"
+		say "apt has no source for qemu: adding /etc/apt/sources.list.d/hvrt-deb-src.sources ($SUITE)"
 		{
 			echo "# Added by hvrt's tests/qemu/build-qemu.sh (apt-get source qemu)."
 			echo "Types: deb-src"
