@@ -2,19 +2,30 @@
 # BIOS-bootable GRUB ISO (Gen1) and a GPT disk with an EFI system partition
 # (Gen2). No root, loop devices or mounts: mtools and sgdisk work on files.
 
-# $(call app_rules,NAME,OUTDIR,SOURCES,EXTRA_CFLAGS)
-define app_rules
-$(2)/$(1).app.o: $(3) $$(NEWLIB_STAMP) $$(FLAGS_STAMP)
+# An app's objects: one per source, in its image's folder (sources of one app have different names).
+app_objs = $(foreach s,$(2),$(1)/$(notdir $(s:.c=.o)))
+
+# $(call app_object,OBJECT,SOURCE,EXTRA_CFLAGS)
+define app_object
+$(1): $(2) $$(NEWLIB_STAMP) $$(FLAGS_STAMP)
 	@mkdir -p $$(@D)
-	@echo "  CC      $(3)"
-	$$(Q)$$(CC) $$(APP_CFLAGS) $(4) -MMD -MP -c $(3) -o $$@
+	@echo "  CC      $(2)"
+	$$(Q)$$(CC) $$(APP_CFLAGS) $(3) -MMD -MP -c $(2) -o $$@
+endef
+
+# $(call app_rules,NAME,OUTDIR,SOURCES,EXTRA_CFLAGS): SOURCES are one or more .c files, each
+# compiled to its own object (and dependency file: the Makefile reads only some folders' .d files,
+# so each app reads its own), all of them linked into each image.
+define app_rules
+$(foreach s,$(3),$(eval $(call app_object,$(call app_objs,$(2),$(s)),$(s),$(4))))
+-include $(patsubst %.o,%.d,$(call app_objs,$(2),$(3)))
 
 # GNU-EFI's start-up code applies only R_X86_64_RELATIVE relocations: -z defs
 # turns a missing symbol into a link error instead of a jump into nowhere.
-$(2)/$(1).so: $(2)/$(1).app.o $$(LIBHVRT) $$(LIBC) mk/images.mk
+$(2)/$(1).so: $(call app_objs,$(2),$(3)) $$(LIBHVRT) $$(LIBC) mk/images.mk
 	@echo "  LD      $$@"
 	$$(Q)$$(LD) -shared -Bsymbolic -nostdlib -znocombreloc -z noexecstack -z defs --gc-sections --exclude-libs ALL -T $$(EFI_LDS) \
-		$$(EFI_CRT0) $(2)/$(1).app.o --start-group $$(LIBHVRT) $$(LIBC) $$(LIBGCC) $$(EFI_LIBS) --end-group \
+		$$(EFI_CRT0) $(call app_objs,$(2),$(3)) --start-group $$(LIBHVRT) $$(LIBC) $$(LIBGCC) $$(EFI_LIBS) --end-group \
 		-o $$@
 	$$(Q)! readelf -r $$@ | grep -q JUMP_SLOT || { echo "$$@: unresolved PLT relocations" >&2; rm -f $$@; exit 1; }
 
@@ -23,10 +34,10 @@ $(2)/$(1).efi: $(2)/$(1).so
 	$$(Q)$$(OBJCOPY) -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym -j .rel \
 		-j .rela -j .rel.* -j .rela.* -j .reloc --strip-all --target efi-app-x86_64 --subsystem=10 $$< $$@
 
-$(2)/$(1).elf: $(2)/$(1).app.o $$(LIBHVRT) $$(LIBC) linker.ld mk/images.mk
+$(2)/$(1).elf: $(call app_objs,$(2),$(3)) $$(LIBHVRT) $$(LIBC) linker.ld mk/images.mk
 	@echo "  LD      $$@"
 	$$(Q)$$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments --gc-sections --build-id=none -T linker.ld \
-		-u multiboot_entry $(2)/$(1).app.o \
+		-u multiboot_entry $(call app_objs,$(2),$(3)) \
 		--start-group $$(LIBHVRT) $$(LIBC) $$(LIBGCC) --end-group -o $$@.full
 	$$(Q)$$(STRIP) -o $$@ $$@.full
 
@@ -46,10 +57,12 @@ $(foreach e,$(EXAMPLES),$(eval $(call app_rules,$(e),$(call EXAMPLE_OUT,$(e)),ex
 EXAMPLE_IMAGES := $(foreach e,$(EXAMPLES),$(addprefix $(call EXAMPLE_OUT,$(e))/$(e),.efi .elf -gen1.iso -gen2.img))
 examples: $(LIBHVRT) $(EXAMPLE_IMAGES)
 
-# Test images: apps that also use the runtime's internal headers (-I.), built like the examples.
+# Test images: apps that also use the runtime's internal headers (-I.), built like the examples
+# from every .c file in their folder.
 TEST_IMAGES    := hvtest vmbustest chanbench chantest
 TEST_IMAGE_OUT  = $(BUILD)/tests/images/$(1)
-$(foreach t,$(TEST_IMAGES),$(eval $(call app_rules,$(t),$(call TEST_IMAGE_OUT,$(t)),tests/nested/$(t)/main.c,-Werror -I.)))
+TEST_IMAGE_SRCS = $(sort $(wildcard tests/nested/$(1)/*.c))
+$(foreach t,$(TEST_IMAGES),$(eval $(call app_rules,$(t),$(call TEST_IMAGE_OUT,$(t)),$(call TEST_IMAGE_SRCS,$(t)),-Werror -I.)))
 TEST_IMAGE_FILES := $(foreach t,$(TEST_IMAGES),$(addprefix $(call TEST_IMAGE_OUT,$(t))/$(t),.efi .elf -gen2.img))
 .PHONY: test-images
 test-images: $(LIBHVRT) $(TEST_IMAGE_FILES)
