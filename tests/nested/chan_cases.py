@@ -25,7 +25,8 @@ CHANTEST = "build/tests/images/chantest/chantest.elf"
 # Control-message events only (hw/hyperv/trace-events; vmbus_rescind and vmbus_relid_released,
 # "channel #RELID", come with tests/qemu/patches/0001).
 TRACE = ["vmbus_process_incoming_message", "vmbus_post_msg", "vmbus_gpadl_created", "vmbus_gpadl_torndown",
-         "vmbus_channel_open", "vmbus_close_channel", "vmbus_rescind", "vmbus_relid_released"]
+         "vmbus_open_channel", "vmbus_channel_open", "vmbus_close_channel", "vmbus_rescind",
+         "vmbus_relid_released"]
 EXTRA = ["-device", "hvrt-test"] + [arg for event in TRACE for arg in ("-trace", event)]
 
 # VMBus control message types (the guest's, in vmbus_process_incoming_message; the host's in vmbus_post_msg).
@@ -74,6 +75,14 @@ def check_trace(result, released=()):
         closes = [i for i, (e, f) in enumerate(events) if e == "vmbus_close_channel" and f.get("channel") == relid]
         if not closes or not rescind[0] < closes[-1] < release[0]:
             return "relid %d: the guest did not close it between the rescind and the release" % relid
+        # The release comes last (facts 2.5): the ring GPADL of its last open is torn down before it.
+        opens = [(i, f.get("gpadl")) for i, (e, f) in enumerate(events)
+                 if e == "vmbus_open_channel" and f.get("channel") == relid]
+        if opens:
+            torn = [i for i, (e, f) in enumerate(events)
+                    if e == "vmbus_gpadl_torndown" and f.get("gpadl") == opens[-1][1] and i > opens[-1][0]]
+            if not torn or torn[0] > release[0]:
+                return "relid %d: its ring GPADL #%s was not torn down before RELID_RELEASED" % (relid, opens[-1][1])
     return None
 
 
@@ -129,7 +138,7 @@ def make_cases(case):
         _chan_case(case, "stream", ["stream"],
                    [r"^chantest: stream: ok 100000 packets each way .* packets/s"], timeout=120),
         # Full rings both ways, and the host's packets while the app computes without calling hvrt.
-        _chan_case(case, "backpressure", ["backpressure-out", "backpressure-in", "busy"]),
+        _chan_case(case, "backpressure", ["backpressure-out", "backpressure-polled", "backpressure-in", "busy"]),
         # Malformed packets from the host, each on one sub-channel while the others stream echoes: the
         # channel is closed (logged), the app closes and reopens it.
         _chan_case(case, "bad-input", ["bad-length", "bad-offset", "bad-type"],

@@ -248,6 +248,7 @@ void check_completions(unsigned count);
 void check_gpa(unsigned arg);
 void check_stream(unsigned total);
 void check_backpressure_out(unsigned arg);
+void check_backpressure_polled(unsigned arg);
 void check_backpressure_in(unsigned count);
 void check_busy(unsigned count);
 void check_bad_length(unsigned count);

@@ -111,6 +111,75 @@ void check_backpressure_out(unsigned arg)
 }
 
 /*
+ * check_backpressure_polled - a wait for room that only hvrt's own look at the ring can end
+ * Channel 2 is polled, so its receive ring is masked and the host's echoes
+ * bring no interrupt; its 32 KiB receive ring takes every echo of its 8 KiB
+ * send ring. Stalled and filled, it waits for room while a timer 20 ms into
+ * the wait sends RESUME on channel 0 asking for no answer: the host empties
+ * the send ring in one batch and, QEMU's first "space available" bug, sends
+ * no signal (test-hosts.md 3; QEMU's trace of the run shows no notification
+ * for the channel). The wait must still end within 50 ms of the RESUME, not
+ * at its 5 s timeout. Then every echo is read and checked. (Which guest-side
+ * wake-up ends it is not pinned here: with hvrt's 1 ms re-check taken out the
+ * wait still ended about 2 ms after the RESUME on this host, cause not found;
+ * test_vmbus_channel's ring_full pins the re-check against the simulator.)
+ */
+void check_backpressure_polled(unsigned arg)
+{
+	static const uint32_t sizes[] = { 200, 1000, 3000 };
+	const uint32_t send = 8192, recv = 32768;
+	static uint8_t buf[MAX_PACKET];
+	struct hvrt_packet pkt;
+	uint64_t sum_ticks = 0, max_ticks = 0;
+	unsigned rounds = 0;
+	(void)arg;
+
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint32_t s = sizes[k], fits = ring_fits(send, s), n = 0;
+		sink_reset(0, SINK_QUEUE);
+		int err = open_chan(0, 16384, 16384, false);
+		if (!err)
+			err = open_chan(2, send, recv, true);
+		if (!EXPECT(err == 0, "%" PRIu32 "-byte packets: open: %d", s, err) || !control_ok(0, CTL_STALL, 2, 0, 0))
+			break;
+		do
+			err = hvrt_channel_send(chans[2], pattern + n, s, n, false);
+		while (err == 0 && ++n <= fits);
+		EXPECT(err == -EAGAIN && n == fits, "%" PRIu32 "-byte packets: %" PRIu32 " went in, then %d (want %" PRIu32
+		       ", then -EAGAIN)", s, n, err, fits);
+		struct timed resume;
+		if (!EXPECT(timed_control(&resume, RESUME_AFTER_MS, 0, CTL_RESUME, 2) == 0, "no synthetic timer"))
+			break;
+		uint64_t t = now_ref();
+		err = hvrt_channel_wait_writable(chans[2], s, 5000);
+		uint64_t end = now_ref();
+		hvrt_stimer_stop(CONTROL_TIMER);
+		uint64_t after = resume.sent == 0 && end >= resume.sent_at ? end - resume.sent_at : 0;
+		if (!EXPECT(err == 0 && resume.sent == 0 && end >= resume.sent_at && after < 50 * TICKS_PER_MS,
+			    "%" PRIu32 "-byte packets: wait for room: %d after %" PRIu64 " ms, %" PRIu64 " us after RESUME "
+			    "went out (%d; want 0 within 50 ms of it)", s, err, (end - t) / TICKS_PER_MS, after / 10,
+			    resume.sent))
+			break;
+		sum_ticks += after;
+		max_ticks = after > max_ticks ? after : max_ticks;
+		rounds++;
+		for (uint32_t i = 0; i < n; i++) {
+			int got = recv_polled(2, buf, sizeof(buf), &pkt, REPLY_MS);
+			if (!EXPECT(got >= 0 && pkt.type == PKT_INBAND && pkt.trans_id == i &&
+					    echo_matches(pkt.payload, pkt.payload_len, i, s),
+				    "%" PRIu32 "-byte packets: echo %" PRIu32 " of %" PRIu32 ": %d, type %u, id %" PRIu64, s, i,
+				    n, got, got >= 0 ? pkt.type : 0, got >= 0 ? pkt.trans_id : 0))
+				break;
+		}
+		close_all();
+	}
+	if (rounds)
+		note("%u rounds on a polled channel (no interrupt from the host): the wait for room ended %" PRIu64
+		     " us on average (at most %" PRIu64 ") after the RESUME went out",
+		     rounds, sum_ticks / rounds / 10, max_ticks / 10);
+}
+
+/*
  * check_backpressure_in - host-to-guest back-pressure
  * The host sends count 1000-byte packets unprompted on polled channel 1,
  * which nobody reads for 100 ms: the host fills the 16 KiB ring and waits for

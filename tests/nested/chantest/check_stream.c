@@ -17,7 +17,7 @@ void check_stream(unsigned total)
 	total = total ? total : 100000;
 	struct stream_cfg cfg = {
 		.count = { total - 2 * (total / 3), total / 3, total / 3 },
-		.min_len = 1, .max_len = 1536, .completion_every = 5, .seed = 2, .timeout_ms = 120000,
+		.min_len = 1, .max_len = 1536, .completion_every = 5, .seed = 2, .timeout_ms = 90000,
 	};
 	for (unsigned i = 0; i < NCHAN; i++) {
 		sink_reset(i, SINK_STREAM);

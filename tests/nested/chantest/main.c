@@ -11,7 +11,7 @@
  *
  * The checks, in the order "all" runs them (each says more above its
  * function): offers, open-close, close-busy (check_open.c), completions,
- * gpa, stream, backpressure-out, backpressure-in, busy
+ * gpa, stream, backpressure-out, backpressure-polled, backpressure-in, busy
  * (check_backpressure.c), bad-length, bad-offset, bad-type,
  * stray-completion (check_bad.c), rescind, rescind-primary (the rescinds
  * take channels away for good), teardown (UNLOAD). Each opens what it needs
@@ -35,6 +35,7 @@ static const struct check checks[] = {
 	{ "gpa", check_gpa },
 	{ "stream", check_stream },
 	{ "backpressure-out", check_backpressure_out },
+	{ "backpressure-polled", check_backpressure_polled },
 	{ "backpressure-in", check_backpressure_in },
 	{ "busy", check_busy },
 	{ "bad-length", check_bad_length },
