@@ -1,19 +1,21 @@
 /*
  * chanbench: packets per second and reference time per round trip through
- * QEMU's VMBus host, against the hvrt-test device's echo (tests/qemu/). Run
- * in the nested host's rebuilt QEMU (-device hvrt-test) by
- * tests/nested/chan_bench.py (make bench); the workloads and the result
- * lines are workloads.h's, the same as the simulator bench's
- * (tests/bench/vmbus_chan_bench.c). Only hvrt's public API.
+ * QEMU's VMBus host, against the hvrt-test device (tests/qemu/): its echo,
+ * and its SEND and DISCARD commands for each direction alone. Run in the
+ * nested host's rebuilt QEMU (-device hvrt-test) by tests/nested/chan_bench.py
+ * (make bench); the workloads and the result lines are workloads.h's, the
+ * same as the simulator bench's (tests/bench/vmbus_chan_bench.c). Only hvrt's
+ * public API.
  *
  *   chanbench [rtt=N] [stream=N] [ring=KIB]
  *
- * rtt: round trips of 64 bytes per mode (2000); stream: packets per size
- * (20000); ring: each ring's data area of the channels used, in KiB (64).
- * The polled workloads run on the device's primary channel, the requests on
- * its sub-channel 1 (interrupt-driven). Times are partition reference time
- * (hvrt_reftime, 100 ns resolution). Prints "chanbench start ...", the
- * result lines, then "chanbench done errors=N"; the exit status is N.
+ * rtt: round trips of 64 bytes per mode (2000); stream: packets per stream
+ * workload (echo, in, out) and size (256, 1500) (20000); ring: each ring's
+ * data area of the channels used, in KiB (64). The polled workloads run on
+ * the device's primary channel, the requests on its sub-channel 1
+ * (interrupt-driven). Times are partition reference time (hvrt_reftime,
+ * 100 ns resolution). Prints "chanbench start ...", the result lines, then
+ * "chanbench done errors=N"; the exit status is N.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -92,10 +94,15 @@ int main(int argc, char **argv)
 		errors++;
 	if (rtt && cb_rtt_request(sub, 64, rtt))
 		errors++;
-	if (stream && cb_stream(primary, 256, stream))
-		errors++;
-	if (stream && cb_stream(primary, 1500, stream))
-		errors++;
+	static const uint32_t sizes[] = { 256, 1500 };
+	for (unsigned i = 0; stream && i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (cb_echo(primary, sizes[i], stream))
+			errors++;
+		if (cb_in_stream(primary, 0, sizes[i], stream))
+			errors++;
+		if (cb_out_stream(primary, 0, sizes[i], stream))
+			errors++;
+	}
 	if (strays) {
 		printf("chanbench error strays: %u packets that were no completion\n", strays);
 		errors++;

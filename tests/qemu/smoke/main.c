@@ -18,7 +18,7 @@ static unsigned failed;
 
 /* The device's control packet (hw/hyperv/hvrt_test.c) and its commands. */
 #define MAGIC 0x48565254u
-enum { STALL = 1, RESUME, SEND, RESCIND, BAD_LENGTH, BAD_OFFSET, BAD_TYPE, STRAY_COMPLETION };
+enum { STALL = 1, RESUME, SEND, RESCIND, BAD_LENGTH, BAD_OFFSET, BAD_TYPE, STRAY_COMPLETION, DISCARD };
 #define STRAY_TRANS_ID 0x5354524159000000ull
 
 struct gpa_sum { uint64_t fnv; uint32_t bytes; uint32_t ranges; } __attribute__((packed));
@@ -192,6 +192,54 @@ static void basics(void)
 	CHECK(n >= 16 && pkt.type == 11 && pkt.trans_id == 42 && !memcmp(pkt.payload, m, 16), "ch2 answers after resume: %d", n);
 }
 
+/* DISCARD: the next packets are read and dropped unanswered; the one after them is echoed. */
+static void discard(void)
+{
+	struct hvrt_channel *c0 = echo_channel(0);
+	uint8_t msg[64] = "dropped";
+
+	int n = control(c0, DISCARD, 0, 3, 0);
+	CHECK(n == 0, "DISCARD 3 on ch0: status %d", n);
+	for (unsigned k = 0; k < 3; k++)
+		hvrt_channel_send(c0, msg, sizeof(msg), 300 + k, false);
+	/* the first packet back must be this echo's completion: nothing for the three */
+	CHECK(echoes(c0), "ch0 echoes the packet after the 3 it dropped, and only that");
+}
+
+/*
+ * A SEND whose packets could never fit in the target's host->guest ring is refused (it used to
+ * stop the channel for good), and an echo that could never fit there is dropped (QEMU logs it)
+ * instead of stopping the channel: ch1 opened again with a 64 KiB send ring and a 16 KiB receive
+ * ring, sent 20000 bytes.
+ */
+static void too_big(void)
+{
+	static uint8_t big[20000];
+	struct hvrt_channel *c0 = echo_channel(0), *c1 = echo_channel(1);
+
+	/* 16 KiB rings (open_polled): 16 + 16352 + 8 bytes is the most a packet may take */
+	int n = control(c0, SEND, 0, 1, 16360);
+	CHECK(n == 1, "SEND of 16360 bytes into ch0's 16 KiB ring: status %d (1)", n);
+	n = control(c0, SEND, 0, 1, 65536);
+	CHECK(n == 1, "SEND of 65536 bytes into ch0's 16 KiB ring: status %d (1)", n);
+	CHECK(echoes(c0), "ch0 still echoes after the refused SENDs");
+
+	int e = hvrt_channel_close(c1);
+	struct hvrt_channel_config cfg = { .send_ring_bytes = 65536, .recv_ring_bytes = 16384, .polled = true,
+					   .on_rescind = on_rescind };
+	int o = e ? e : hvrt_channel_open(c1, &cfg);
+	CHECK(o == 0, "ch1 open with a 64 KiB send ring, a 16 KiB receive ring: %d", o);
+	if (o)
+		return;
+	memset(big, 0x5a, sizeof(big));
+	n = hvrt_channel_send(c1, big, sizeof(big), 400, false);
+	CHECK(n == 0, "ch1: 20000 bytes sent: %d", n);
+	CHECK(echoes(c1), "ch1 echoes the next packet: the one that could not fit was dropped");
+	n = hvrt_channel_close(c1);
+	o = open_polled(c1);
+	CHECK(n == 0 && o == 0 && echoes(c1), "ch1 closed (%d), opened again as before (%d) and echoes", n, o);
+}
+
 /* Commands the device refuses: status 1. */
 static void refusals(void)
 {
@@ -202,6 +250,8 @@ static void refusals(void)
 	CHECK(n == 1, "RESCIND of channel 7 (there are 3): status %d", n);
 	n = control(c0, BAD_TYPE, 3, 0, 0);
 	CHECK(n == 1, "BAD_TYPE on channel 3: status %d", n);
+	n = control(c0, DISCARD, 3, 1, 0);
+	CHECK(n == 1, "DISCARD on channel 3: status %d", n);
 	/* QEMU logs it ("which was not rescinded: ignored") and nothing changes. */
 	uint32_t released[3] = { 13, 0, hvrt_channel_offer(c0)->relid };
 	printf("RELID_RELEASED for relid %u, never rescinded (by hand)\n", released[2]);
@@ -317,6 +367,8 @@ int main(void)
 	if (err) { printf("no VMBus %d\n", err); return 1; }
 	hvrt_guid_parse("6876d3a1-2c5e-4f0b-9d47-68767274e001", &cls);
 	basics();
+	discard();
+	too_big();
 	refusals();
 	bad_packets();
 	rescind_subchannel();
