@@ -63,6 +63,7 @@
 #include "arch/x86_64/cpu.h"
 #include "hv/hv.h"
 #include "tests/hostsim/hv_sim.h"
+#include "tests/hostsim/runtime_sim.h"
 #include "tests/hostsim/vmbus_sim.h"
 
 static uint64_t cb_now_ns(void)
@@ -264,11 +265,7 @@ int main(int argc, char **argv)
 	console_reset();
 	console_add_sink(to_stderr, NULL);
 	hvrt_log_set_level(HVRT_LOG_WARN);
-	hv_hypercall_reset();
-	hv_reftime_reset();
-	hv_stimer_reset();
-	hv_crash_reset();
-	cpu_irq_enable();
+	runtime_sim_guest_fresh();
 	vmbus_sim_start(&vs, &sim, &vcfg);
 	uint32_t polled_relid = vmbus_sim_add_echo(&vs, 1);
 	uint32_t irq_relid = vmbus_sim_add_echo(&vs, 2);
@@ -318,12 +315,7 @@ int main(int argc, char **argv)
 	hvrt_vmbus_disconnect();
 	hv_sim_set_observer(&sim, bdev.sim_observer, bdev.sim_observer_ctx);
 	unsigned violations = vmbus_sim_stop(&vs);
-	cpu_irq_disable();
-	hv_synic_shutdown();
-	hv_stimer_reset();
-	hv_reftime_reset();
-	hv_hypercall_reset();
-	hv_crash_reset();
+	runtime_sim_guest_stop();
 	hv_sim_stop(&sim);
 	if (violations) {
 		fprintf(stderr, "vmbus_chan_bench: %u violations of the host's rules (printed above)\n", violations);

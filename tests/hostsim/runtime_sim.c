@@ -21,7 +21,9 @@
 #include <hvrt/boot.h>
 #include <hvrt/mem.h>
 
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/power.h"
+#include "hv/hv.h"
 #include "libc-glue/glue.h"
 #include "tests/hostsim/runtime_sim.h"
 #include "tests/hostsim/hv_sim.h"
@@ -179,4 +181,23 @@ bool runtime_sim_shutdown(void)
 		return false;
 	shutdown(runtime_power.ctx);
 	return true;
+}
+
+void runtime_sim_guest_fresh(void)
+{
+	hv_hypercall_reset();
+	hv_reftime_reset();
+	hv_stimer_reset();
+	hv_crash_reset();
+	cpu_irq_enable();
+}
+
+void runtime_sim_guest_stop(void)
+{
+	cpu_irq_disable();
+	hv_synic_shutdown();
+	hv_stimer_reset();
+	hv_reftime_reset();
+	hv_hypercall_reset();
+	hv_crash_reset();
 }

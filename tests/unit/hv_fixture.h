@@ -27,6 +27,7 @@
 #include "arch/x86_64/cpu.h"
 #include "hv/hv.h"
 #include "tests/hostsim/hv_sim.h"
+#include "tests/hostsim/runtime_sim.h"
 #include "tests/unit/log_capture.h"
 
 static struct hv_sim sim;
@@ -38,11 +39,7 @@ static inline void start(void)
 	hv_sim_start(&sim, &cfg);
 	sim_started = true;
 	log_capture_start();
-	hv_hypercall_reset();
-	hv_reftime_reset();
-	hv_stimer_reset();
-	hv_crash_reset();
-	cpu_irq_enable();
+	runtime_sim_guest_fresh();
 }
 
 static inline int setup(void **state)
@@ -58,12 +55,7 @@ static inline int teardown(void **state)
 	(void)state;
 	if (!sim_started)
 		return 0;
-	cpu_irq_disable();
-	hv_synic_shutdown();
-	hv_stimer_reset();
-	hv_reftime_reset();
-	hv_hypercall_reset();
-	hv_crash_reset();
+	runtime_sim_guest_stop();
 	sim_started = false;
 	hv_sim_stop(&sim);
 	console_reset();
